@@ -1,0 +1,16 @@
+"""nullptr_auth: session authentication for any WSGI application.
+
+``POST /session`` logs a user in and returns a token; every other request is
+authenticated from its ``Username`` and ``Token`` headers, and the wrapped application
+finds the user in ``environ["nullptr_auth.user"]``.
+"""
+
+from .accounts import Accounts as Accounts
+from .errors import AuthError as AuthError
+from .middleware import AuthMiddleware as AuthMiddleware
+from .models import Session as Session
+from .models import User as User
+from .stores import Store as Store
+from .stores import open_store as open_store
+
+__all__ = ["Accounts", "AuthError", "AuthMiddleware", "Session", "Store", "User", "open_store"]

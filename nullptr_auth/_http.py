@@ -1,0 +1,142 @@
+"""The HTTP vocabulary of the middleware: request bodies in, JSON answers out.
+
+Only ``middleware.py`` uses this module. It holds the one table that maps every
+exception of :mod:`nullptr_auth.errors` to a status and a contract error code, and the
+one parser of login-shaped bodies, which refuses anything it does not fully understand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.wrappers import Request, Response
+
+from . import errors
+
+logger = logging.getLogger("nullptr_auth")
+
+ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
+    errors.InvalidRequest: (400, "INVALID_REQUEST"),
+    errors.RequestTooLarge: (413, "REQUEST_TOO_LARGE"),
+    errors.UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE"),
+    errors.MethodNotAllowed: (405, "METHOD_NOT_ALLOWED"),
+    errors.IncorrectUsername: (401, "INCORRECT_USERNAME"),
+    errors.IncorrectPassword: (401, "INCORRECT_PASSWORD"),
+    errors.CredentialsError: (401, "INCORRECT_CREDENTIALS"),
+    errors.AuthorizationRequired: (401, "AUTHORIZATION_REQUIRED"),
+    errors.InvalidSession: (401, "INVALID_SESSION"),
+    errors.SessionNotFound: (404, "SESSION_NOT_FOUND"),
+    errors.InvalidUsername: (400, "INVALID_USERNAME"),
+    errors.InvalidPassword: (400, "INVALID_PASSWORD"),
+    errors.UsernameTaken: (409, "USERNAME_TAKEN"),
+    errors.StoreUnavailable: (503, "SERVICE_UNAVAILABLE"),
+}
+INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
+MAX_FORM_FIELDS = 32
+_JSON = "application/json"
+_FORM = "application/x-www-form-urlencoded"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON answer; never cached, since these answers carry tokens or private data."""
+    response = Response(json.dumps(body), status=status, mimetype=_JSON)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_response(error: errors.AuthError) -> Response:
+    """The contract's ``{"error": {"code", "message"}}`` answer for an exception."""
+    status, code = _status_and_code(error)
+    response = _error_body(status, code, error.message)
+    if isinstance(error, errors.MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    return response
+
+
+def internal_error_response() -> Response:
+    """The answer to a bug: the traceback goes to the log, never to the client."""
+    logger.exception("unexpected error while answering a request")
+    return _error_body(*INTERNAL_ERROR)
+
+
+def no_content() -> Response:
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
+    """The fields of a JSON-object or form body, refusing what does not parse cleanly.
+
+    A body over ``max_body_size`` is refused before it is read (by its Content-Length)
+    or as soon as the limit is passed (chunked bodies).
+
+    :raises UnsupportedMediaType, RequestTooLarge, InvalidRequest:
+    """
+    media_type, parameters = parse_options_header(request.headers.get("Content-Type"))
+    charset = parameters.get("charset", "utf-8").lower()
+    if media_type not in (_JSON, _FORM) or charset not in ("utf-8", "utf8"):
+        raise errors.UnsupportedMediaType()
+    request.max_content_length = max_body_size
+    try:
+        body = request.get_data(cache=False).decode("utf-8")
+        fields = _parse_json(body) if media_type == _JSON else _parse_form(body)
+    except RequestEntityTooLarge as exc:
+        raise errors.RequestTooLarge() from exc
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 and bad JSON are ValueErrors
+        raise errors.InvalidRequest() from exc
+    return fields
+
+
+def string_field(fields: Mapping[str, Any], name: str) -> str:
+    """A required field that must be a string of valid Unicode (no lone surrogates).
+
+    :raises InvalidRequest: if it is missing or not such a string.
+    """
+    value = fields.get(name)
+    if not isinstance(value, str):
+        raise errors.InvalidRequest(f"The field {name!r} must be a string.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise errors.InvalidRequest(f"The field {name!r} is not valid Unicode.") from exc
+    return value
+
+
+def _parse_json(body: str) -> dict[str, Any]:
+    fields = json.loads(body)
+    if not isinstance(fields, dict):
+        raise ValueError("not a JSON object")
+    return fields
+
+
+def _parse_form(body: str) -> dict[str, Any]:
+    pairs = parse_qsl(
+        body, keep_blank_values=True, strict_parsing=bool(body), errors="strict",
+        max_num_fields=MAX_FORM_FIELDS,
+    )
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("a form field is repeated")
+    return fields
+
+
+def _status_and_code(error: errors.AuthError) -> tuple[int, str]:
+    for cls in type(error).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return INTERNAL_ERROR[:2]
+
+
+def _error_body(status: int, code: str, message: str) -> Response:
+    response = json_response({"error": {"code": code, "message": message}}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Token"
+    return response

@@ -1,0 +1,161 @@
+"""The ``nullptr-auth`` command line: the demo server, users and sessions.
+
+::
+
+    nullptr-auth serve --port 8000
+    nullptr-auth user create alice          # password from a prompt or one line of stdin
+    nullptr-auth session list alice
+
+The store is ``--database URL``, else ``NULLPTR_AUTH_DATABASE``, else
+``sqlite:///nullptr_auth.db``. Errors are one line on standard error and exit status 1
+(2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from werkzeug.serving import make_server
+
+from .errors import AuthError, StoreUnavailable
+from .middleware import AuthMiddleware
+from .demo import demo_app
+from .models import Session
+from .stores import DEFAULT_DATABASE
+
+DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        auth = AuthMiddleware(demo_app, args.database, registration=True)
+        return int(args.command(auth, args) or 0)
+    except StoreUnavailable as error:
+        return _fail(f"{error.message} ({error.__cause__})")
+    except (AuthError, ValueError, TypeError) as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    server = make_server(args.host, args.port, auth, threaded=True)
+    print(
+        f"nullptr-auth: serving the demo app on http://{args.host}:{server.port}/"
+        f" with {auth.store!r}",
+        file=sys.stderr, flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    user = auth.accounts.create(args.username, _read_password())
+    print(f"created {user.username} ({user.id})")
+
+
+def _user_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    for user in auth.accounts.list():
+        print(f"{user.id}  {user.username}")
+
+
+def _user_delete(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    auth.accounts.delete(args.username)
+    print(f"deleted {args.username.lower()} and all their sessions")
+
+
+def _user_set_password(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    auth.accounts.set_password(args.username, _read_password())
+    print(f"changed the password of {args.username.lower()} and ended all their sessions")
+
+
+def _session_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    user_id = None if args.username is None else auth.accounts.get(args.username).id
+    names = {user.id: user.username for user in auth.accounts.list()}
+    for session in auth.sessions.list(user_id):
+        print(_session_line(session, names.get(session.user_id, "?")))
+
+
+def _session_revoke(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+    if not auth.sessions.end(args.session_id):
+        return _fail(f"no session has the id {args.session_id!r}")
+    print(f"ended session {args.session_id}")
+    return 0
+
+
+def _session_purge(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    print(f"deleted {auth.sessions.purge()} expired sessions")
+
+
+def _session_line(session: Session, username: str) -> str:
+    ends_at = "never" if session.ends_at is None else session.ends_at.isoformat(timespec="seconds")
+    return "  ".join([
+        session.id, username, f"created {session.created_at.isoformat(timespec='seconds')}",
+        f"last seen {session.last_seen_at.isoformat(timespec='seconds')}",
+        f"expires {ends_at}", f"ip {session.ip or '-'}",
+        f"agent {session.user_agent or '-'!r}",
+    ])
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) on a terminal, else one line of standard input."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password (again): ") != password:
+            raise ValueError("the two passwords differ")
+        return password
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def _fail(message: str) -> int:
+    print(f"nullptr-auth: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nullptr-auth", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database", default=os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE),
+        help=f"store URL (default: ${DATABASE_VARIABLE} or {DEFAULT_DATABASE})",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the demo app behind the middleware")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    serve.set_defaults(command=_serve)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    for name, action, help_text in [
+        ("create", _user_create, "create a user"),
+        ("delete", _user_delete, "delete a user and their sessions"),
+        ("set-password", _user_set_password, "change a password; ends all sessions"),
+    ]:
+        sub = user.add_parser(name, help=help_text)
+        sub.add_argument("username")
+        sub.set_defaults(command=action)
+    user.add_parser("list", help="list users").set_defaults(command=_user_list)
+
+    session = commands.add_parser("session", help="manage sessions").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    listing = session.add_parser("list", help="list live sessions")
+    listing.add_argument("username", nargs="?")
+    listing.set_defaults(command=_session_list)
+    revoke = session.add_parser("revoke", help="end one session")
+    revoke.add_argument("session_id")
+    revoke.set_defaults(command=_session_revoke)
+    session.add_parser("purge", help="delete expired sessions").set_defaults(
+        command=_session_purge
+    )
+    return parser

@@ -1,0 +1,147 @@
+"""Every option of :class:`~nullptr_auth.AuthMiddleware`, validated once, all problems together.
+
+Each default and the reason for it:
+
+========================  ==================  =============================================
+option                    default             why
+========================  ==================  =============================================
+``secret_keys``           ``None``            read ``NULLPTR_AUTH_SECRET_KEYS``, else one
+                                              key is generated and kept in the store, so
+                                              every process sharing it agrees
+``session_path``          ``"/session"``      the nullptr chat API
+``require_auth``          ``False``           anonymous requests reach the app, which decides
+``registration``          ``False``           accounts over HTTP are an explicit choice
+``session_lifetime``      30 days             a stolen token stops working eventually
+``idle_timeout``          14 days             a forgotten device logs itself out
+``activity_interval``     1 minute            activity costs one write a minute, not one a
+                                              request
+``max_body_size``         64 KiB              a login body is tiny; refuse floods unread
+``max_password_length``   1024                bounds the cost of hashing
+``reveal_unknown_users``  ``True``            the contract's distinct INCORRECT_USERNAME
+``trust_remote_user``     ``False``           an upstream REMOTE_USER is spoofable unless a
+                                              trusted server set it
+========================  ==================  =============================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Union
+
+from .passwords import DEFAULT_MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from .tokens import MIN_KEY_BYTES
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"
+RequireAuth = Union[bool, Sequence[str], Callable[["WSGIEnvironment"], bool]]
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated configuration of one middleware; two middlewares never share it."""
+
+    secret_keys: tuple[bytes, ...]
+    session_path: str
+    require_auth: RequireAuth
+    registration: bool
+    session_lifetime: timedelta | None
+    idle_timeout: timedelta | None
+    activity_interval: timedelta
+    max_body_size: int
+    max_password_length: int
+    reveal_unknown_users: bool
+    trust_remote_user: bool
+
+    def __post_init__(self) -> None:
+        problems = _Problems()
+        problems.check_keys(self.secret_keys)
+        problems.check_path(self.session_path)
+        problems.check_require_auth(self.require_auth)
+        for name in ("registration", "reveal_unknown_users", "trust_remote_user"):
+            problems.check_type(name, getattr(self, name), bool)
+        for name in ("session_lifetime", "idle_timeout"):
+            problems.check_duration(name, getattr(self, name), optional=True)
+        problems.check_duration("activity_interval", self.activity_interval, optional=False)
+        problems.check_int("max_body_size", self.max_body_size, minimum=1)
+        problems.check_int("max_password_length", self.max_password_length, minimum=MIN_PASSWORD_LENGTH)
+        problems.raise_if_any()
+
+
+def secret_keys_from(value: Sequence[str | bytes] | str | None) -> tuple[bytes, ...]:
+    """Configured keys as bytes, newest first; ``None`` reads the environment variable."""
+    if value is None:
+        value = os.environ.get(SECRET_KEYS_VARIABLE, "")
+    if isinstance(value, str):
+        value = [key.strip() for key in value.split(",") if key.strip()]
+    return tuple(key.encode("utf-8") if isinstance(key, str) else key for key in value)
+
+
+class _Problems:
+    """Collects every configuration problem so they are reported in one exception."""
+
+    def __init__(self) -> None:
+        self.type_errors: list[str] = []
+        self.value_errors: list[str] = []
+
+    def check_type(self, name: str, value: object, expected: type) -> bool:
+        if isinstance(value, expected):
+            return True
+        self.type_errors.append(
+            f"{name} must be {expected.__name__}, not {type(value).__name__}"
+        )
+        return False
+
+    def check_keys(self, keys: tuple[bytes, ...]) -> None:
+        for key in keys:
+            if self.check_type("each secret key", key, bytes) and len(key) < MIN_KEY_BYTES:
+                self.value_errors.append(
+                    f"secret keys must be at least {MIN_KEY_BYTES} bytes long"
+                    f" (one is {len(key)}); make one with: python -c "
+                    "'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+
+    def check_path(self, path: str) -> None:
+        if self.check_type("session_path", path, str) and (
+            not path.startswith("/") or path.endswith("/") or len(path) < 2
+        ):
+            self.value_errors.append(
+                f"session_path must start with '/' and not end with one, not {path!r}"
+            )
+
+    def check_require_auth(self, value: RequireAuth) -> None:
+        if isinstance(value, bool) or callable(value):
+            return
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            self.type_errors.append(
+                "require_auth must be a bool, a list of path prefixes or a callable"
+            )
+        elif not all(isinstance(p, str) and p.startswith("/") for p in value):
+            self.value_errors.append("require_auth prefixes must be strings starting with '/'")
+
+    def check_duration(self, name: str, value: object, *, optional: bool) -> None:
+        if value is None and optional:
+            return
+        if self.check_type(name, value, timedelta) and value <= timedelta(0):  # type: ignore[operator]
+            self.value_errors.append(f"{name} must be positive")
+
+    def check_int(self, name: str, value: object, *, minimum: int) -> None:
+        if isinstance(value, bool):
+            self.type_errors.append(f"{name} must be int, not bool")
+            return
+        if not self.check_type(name, value, int):
+            return
+        if value < minimum:  # type: ignore[operator]
+            self.value_errors.append(f"{name} must be at least {minimum}")
+
+    def raise_if_any(self) -> None:
+        problems = "; ".join(self.type_errors + self.value_errors)
+        if self.type_errors:
+            raise TypeError(problems)
+        if self.value_errors:
+            raise ValueError(problems)
+

@@ -1,0 +1,136 @@
+"""The one exception hierarchy of nullptr_auth.
+
+Every failure the middleware can answer is one of these classes. They know nothing of
+HTTP: ``middleware.py`` maps each to a status and a contract error code in one table.
+Catch :class:`AuthError` to handle them all from Python::
+
+    AuthError
+    ├── RequestError                 the request itself is malformed
+    │   ├── InvalidRequest           INVALID_REQUEST
+    │   ├── RequestTooLarge          REQUEST_TOO_LARGE
+    │   ├── UnsupportedMediaType     UNSUPPORTED_MEDIA_TYPE
+    │   └── MethodNotAllowed         METHOD_NOT_ALLOWED (carries ``allowed``)
+    ├── CredentialsError             INCORRECT_CREDENTIALS: a login was refused
+    │   ├── IncorrectUsername        INCORRECT_USERNAME
+    │   └── IncorrectPassword        INCORRECT_PASSWORD
+    ├── SessionError                 a request could not be tied to a session
+    │   ├── AuthorizationRequired    AUTHORIZATION_REQUIRED
+    │   ├── InvalidSession           INVALID_SESSION
+    │   └── SessionNotFound          SESSION_NOT_FOUND
+    ├── AccountError                 an account could not be created or changed
+    │   ├── InvalidUsername          INVALID_USERNAME
+    │   ├── InvalidPassword          INVALID_PASSWORD
+    │   ├── UsernameTaken            USERNAME_TAKEN
+    │   └── UserNotFound             (Python and command line only)
+    └── StoreUnavailable             SERVICE_UNAVAILABLE
+
+Each class carries a default message; pass a more precise one when raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class AuthError(Exception):
+    """Base class of every error nullptr_auth raises on purpose."""
+
+    default_message = "Authentication failed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class RequestError(AuthError):
+    """The request cannot be understood; nothing was changed."""
+
+
+class InvalidRequest(RequestError):
+    default_message = "The request body must be a JSON object or a form with string fields."
+
+
+class RequestTooLarge(RequestError):
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(RequestError):
+    default_message = (
+        "The request body must be application/json or application/x-www-form-urlencoded."
+    )
+
+
+class MethodNotAllowed(RequestError):
+    """Carries the methods the path does allow, for the ``Allow`` header."""
+
+    default_message = "This method is not allowed on this path."
+
+    def __init__(self, allowed: Iterable[str], message: str | None = None) -> None:
+        super().__init__(message)
+        self.allowed = tuple(sorted(allowed))
+
+
+class CredentialsError(AuthError):
+    """A login was refused because of the username or password presented.
+
+    Raised as itself (INCORRECT_CREDENTIALS) when the middleware must not reveal which
+    usernames exist.
+    """
+
+    default_message = "The username or the password is incorrect."
+
+
+class IncorrectUsername(CredentialsError):
+    default_message = "User with this username doesn't exist."
+
+
+class IncorrectPassword(CredentialsError):
+    default_message = "Password doesn't match correct one."
+
+
+class SessionError(AuthError):
+    """A request needed a live session and did not present one."""
+
+
+class AuthorizationRequired(SessionError):
+    default_message = "This request needs the Username and Token headers of a session."
+
+
+class InvalidSession(SessionError):
+    default_message = "The Username and Token headers do not name a live session."
+
+
+class SessionNotFound(SessionError):
+    default_message = "You have no session with this id."
+
+
+class AccountError(AuthError):
+    """An account could not be created or changed."""
+
+
+class InvalidUsername(AccountError):
+    default_message = (
+        "A username has 3 to 32 ASCII letters, digits, underscores or hyphens "
+        "and does not start with an underscore."
+    )
+
+
+class InvalidPassword(AccountError):
+    default_message = "A password has more than 8 characters."
+
+
+class UsernameTaken(AccountError):
+    default_message = "This username is taken."
+
+
+class UserNotFound(AccountError):
+    default_message = "No user has this username."
+
+
+class StoreUnavailable(AuthError):
+    """The store cannot be reached; raised ``from`` the driver's own exception."""
+
+    default_message = "The session store is unavailable; try again later."

@@ -1,0 +1,280 @@
+"""The WSGI middleware: answers the session paths, authenticates everything else.
+
+Wrap any PEP 3333 application::
+
+    from nullptr_auth import AuthMiddleware
+    app = AuthMiddleware(app, "sqlite:///nullptr_auth.db")
+
+``POST /session`` logs in; every other request is authenticated from its ``Username``
+and ``Token`` headers and handed on with ``environ["nullptr_auth.user"]``,
+``environ["nullptr_auth.session"]`` and ``REMOTE_USER`` set (or the first two ``None``
+for an anonymous request). Authentication reads headers only: the application's
+request body and its response stream pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import argon2
+from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import _http, errors
+from .accounts import Accounts
+from .config import Options, RequireAuth, secret_keys_from
+from .models import Session, User
+from .passwords import Passwords
+from .sessions import Sessions
+from .stores import DEFAULT_DATABASE, Store, open_store
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+USER_KEY = "nullptr_auth.user"
+SESSION_KEY = "nullptr_auth.session"
+MAX_USERNAME_HEADER = 256
+Identity = tuple[User, Session]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AuthMiddleware:
+    """Session authentication for a WSGI application.
+
+    :param app: the wrapped WSGI application.
+    :param database: a store URL (``sqlite:///path.db``, ``memory://``) or a
+        :class:`~nullptr_auth.stores.base.Store` object.
+    :param secret_keys: signing keys, newest first (``str`` or ``bytes``, 32 bytes or
+        more); ``None`` reads ``NULLPTR_AUTH_SECRET_KEYS`` (comma-separated) and, if that
+        is unset, uses a key generated once and kept in the store.
+    :param session_path: where the session endpoints live.
+    :param require_auth: ``True``, a list of path prefixes, or a callable taking the
+        environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``.
+    :param registration: answer ``/user/checkUsername`` and ``/user/register``.
+    :param session_lifetime: absolute session lifetime, ``None`` for none.
+    :param idle_timeout: how long an unused session lives, ``None`` for ever.
+    :param activity_interval: the least time between two activity writes of a session.
+    :param max_body_size: the largest request body read, in bytes.
+    :param max_password_length: the longest password accepted, in characters.
+    :param reveal_unknown_users: ``False`` answers both login failures with
+        ``INCORRECT_CREDENTIALS``.
+    :param trust_remote_user: keep a ``REMOTE_USER`` set upstream on anonymous requests.
+    :param password_hasher: an :class:`argon2.PasswordHasher` (OWASP's minimum for
+        argon2id by default).
+    :param clock: returns the current time as an aware UTC datetime.
+
+    :raises TypeError, ValueError: naming every invalid option at once.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        database: str | Store = DEFAULT_DATABASE,
+        *,
+        secret_keys: Sequence[str | bytes] | None = None,
+        session_path: str = "/session",
+        require_auth: RequireAuth = False,
+        registration: bool = False,
+        session_lifetime: timedelta | None = timedelta(days=30),
+        idle_timeout: timedelta | None = timedelta(days=14),
+        activity_interval: timedelta = timedelta(minutes=1),
+        max_body_size: int = 64 * 1024,
+        max_password_length: int = 1024,
+        reveal_unknown_users: bool = True,
+        trust_remote_user: bool = False,
+        password_hasher: argon2.PasswordHasher | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.options = Options(
+            secret_keys=secret_keys_from(secret_keys),
+            session_path=session_path,
+            require_auth=require_auth,
+            registration=registration,
+            session_lifetime=session_lifetime,
+            idle_timeout=idle_timeout,
+            activity_interval=activity_interval,
+            max_body_size=max_body_size,
+            max_password_length=max_password_length,
+            reveal_unknown_users=reveal_unknown_users,
+            trust_remote_user=trust_remote_user,
+        )
+        self.app = app
+        self.store = open_store(database) if isinstance(database, str) else database
+        passwords = Passwords(password_hasher, max_length=max_password_length)
+        self.accounts = Accounts(self.store, passwords, clock=clock)
+        self.sessions = Sessions(
+            self.store, self.accounts, secret_keys=self.options.secret_keys, clock=clock,
+            lifetime=session_lifetime, idle_timeout=idle_timeout,
+            activity_interval=activity_interval,
+        )
+        self._prefix = session_path
+        self._routes = _routes(session_path, registration).bind("nullptr_auth")
+
+    def __repr__(self) -> str:
+        return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(self._prefix) or path.startswith("/user/"):
+            response = self._answer(environ, path)
+            if response is not None:
+                return response(environ, start_response)
+        try:
+            identity = self._identify(environ)
+            if identity is None and self._requires_auth(environ, path):
+                raise errors.AuthorizationRequired()
+        except errors.AuthError as error:
+            return _http.error_response(error)(environ, start_response)
+        except Exception:
+            return _http.internal_error_response()(environ, start_response)
+        return self.app(environ, start_response)
+
+    # -- authentication ---------------------------------------------------------------
+    def _identify(self, environ: WSGIEnvironment) -> Identity | None:
+        """Authenticate from the headers and write the result into the environ.
+
+        :raises InvalidSession: for one header without the other or a pair that names
+            no live session.
+        """
+        username = environ.get("HTTP_USERNAME") or None
+        token = environ.pop("HTTP_TOKEN", None) or None
+        if not self.options.trust_remote_user:
+            environ.pop("REMOTE_USER", None)
+        environ[USER_KEY] = environ[SESSION_KEY] = None
+        if username is None and token is None:
+            return None
+        if username is None or token is None:
+            raise errors.InvalidSession()
+        if len(username) > MAX_USERNAME_HEADER or not username.isascii():
+            raise errors.InvalidSession()
+        user, session = self.sessions.authenticate(username.lower(), token)
+        environ[USER_KEY] = user
+        environ[SESSION_KEY] = session
+        environ["REMOTE_USER"] = user.username
+        return user, session
+
+    def _requires_auth(self, environ: WSGIEnvironment, path: str) -> bool:
+        rule = self.options.require_auth
+        if isinstance(rule, bool):
+            return rule
+        if callable(rule):
+            return bool(rule(environ))
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in rule)
+
+    def _caller(self, environ: WSGIEnvironment) -> Identity:
+        identity = self._identify(environ)
+        if identity is None:
+            raise errors.AuthorizationRequired()
+        return identity
+
+    # -- the paths the middleware answers ---------------------------------------------
+    def _answer(self, environ: WSGIEnvironment, path: str) -> Response | None:
+        """The answer for an owned path, or ``None`` if the path is the application's."""
+        try:
+            endpoint, arguments = self._routes.match(path, environ["REQUEST_METHOD"])
+        except NotFound:
+            return None
+        except _WerkzeugMethodNotAllowed as exc:
+            return _http.error_response(errors.MethodNotAllowed(exc.valid_methods or ()))
+        try:
+            return getattr(self, f"_{endpoint}")(Request(environ), **arguments)  # type: ignore[no-any-return]
+        except errors.AuthError as error:
+            return _http.error_response(error)
+        except Exception:
+            return _http.internal_error_response()
+
+    def _login(self, request: Request) -> Response:
+        fields = _http.read_fields(request, self.options.max_body_size)
+        username = _http.string_field(fields, "username")
+        password = _http.string_field(fields, "password")
+        try:
+            user, token = self.sessions.login(
+                username, password, user_agent=request.user_agent.string,
+                ip=request.remote_addr or "",
+            )
+        except errors.CredentialsError as error:
+            if self.options.reveal_unknown_users:
+                raise
+            raise errors.CredentialsError() from error
+        return _http.json_response({"user_id": user.id, "session_token": token})
+
+    def _list_sessions(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        sessions = self.sessions.list(user.id)
+        return _http.json_response({
+            "user_id": user.id,
+            "username": user.username,
+            "session_id": current.id,
+            "sessions": [_session_json(s, current=s.id == current.id) for s in sessions],
+        })
+
+    def _logout(self, request: Request) -> Response:
+        _, current = self._caller(request.environ)
+        self.sessions.end(current.id)
+        return _http.no_content()
+
+    def _end_session(self, request: Request, session_id: str) -> Response:
+        user, _ = self._caller(request.environ)
+        if not self.sessions.end(session_id, user_id=user.id):
+            raise errors.SessionNotFound()
+        return _http.no_content()
+
+    def _end_other_sessions(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        self.sessions.end_all(user.id, keep=current.id)
+        return _http.no_content()
+
+    def _check_username(self, request: Request) -> Response:
+        username = request.args.get("username", "")
+        return _http.json_response({"available": self.accounts.is_available(username)})
+
+    def _register(self, request: Request) -> Response:
+        fields = _http.read_fields(request, self.options.max_body_size)
+        username = _http.string_field(fields, "username")
+        password = _http.string_field(fields, "password")
+        user = self.accounts.create(username, password)
+        token = self.sessions.start(
+            user, user_agent=request.user_agent.string, ip=request.remote_addr or ""
+        )
+        return _http.json_response({"user_id": user.id, "session_token": token})
+
+
+def _routes(prefix: str, registration: bool) -> Map:
+    rules = [
+        Rule(prefix, methods=["POST"], endpoint="login"),
+        Rule(prefix, methods=["GET"], endpoint="list_sessions"),
+        Rule(prefix, methods=["DELETE"], endpoint="logout"),
+        Rule(f"{prefix}/others", methods=["DELETE"], endpoint="end_other_sessions"),
+        Rule(f"{prefix}/<path:session_id>", methods=["DELETE"], endpoint="end_session"),
+    ]
+    if registration:
+        rules += [
+            Rule("/user/checkUsername", methods=["GET"], endpoint="check_username"),
+            Rule("/user/register", methods=["POST"], endpoint="register"),
+        ]
+    return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def _session_json(session: Session, *, current: bool) -> dict[str, object]:
+    return {
+        "session_id": session.id,
+        "created_at": _iso(session.created_at),
+        "last_seen_at": _iso(session.last_seen_at),
+        "expires_at": None if session.ends_at is None else _iso(session.ends_at),
+        "user_agent": session.user_agent,
+        "ip": session.ip,
+        "current": current,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,139 @@
+"""The session lifecycle: log in, verify a presented pair, list, end; the expiry rules.
+
+A session ends at the earlier of two deadlines: an absolute lifetime from login
+(default 30 days) and an idle timeout from the last use (default 14 days); either may be
+``None``. Both are checked on every request against the store's own record, and an
+expired session is deleted when it is next presented. Activity (``last_seen_at`` and
+the idle deadline) is written at most once per ``activity_interval`` (default one
+minute), so a burst of requests costs reads, not writes.
+
+Nothing here knows there is a web: callers pass the user agent and address they saw.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from . import tokens
+from .accounts import Accounts
+from .errors import InvalidSession
+from .models import Session, User
+from .stores.base import Store
+from .tokens import TokenSigner
+
+
+class Sessions:
+    """Sessions over a store.
+
+    :param store: where sessions live.
+    :param accounts: checks credentials at login.
+    :param secret_keys: signing keys, newest first; empty to use the key kept in the store.
+    :param clock: returns the current UTC time.
+    :param lifetime: absolute session lifetime, or ``None``.
+    :param idle_timeout: how long an unused session lives, or ``None``.
+    :param activity_interval: the least time between two activity writes of one session.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        accounts: Accounts,
+        *,
+        secret_keys: Sequence[bytes],
+        clock: Callable[[], datetime],
+        lifetime: timedelta | None,
+        idle_timeout: timedelta | None,
+        activity_interval: timedelta,
+    ) -> None:
+        self._store = store
+        self._accounts = accounts
+        self._clock = clock
+        self._secret_keys = tuple(secret_keys)
+        self._signer: TokenSigner | None = None
+        self.lifetime = lifetime
+        self.idle_timeout = idle_timeout
+        self.activity_interval = activity_interval
+
+    def __repr__(self) -> str:
+        return f"<Sessions {self._store!r}>"
+
+    @property
+    def signer(self) -> TokenSigner:
+        """Built on first use, so that a key kept in the store is read only when needed."""
+        if self._signer is None:
+            keys = self._secret_keys or (
+                self._store.get_or_create_secret_key(tokens.new_secret_key()),
+            )
+            self._signer = TokenSigner(keys)
+        return self._signer
+
+    def login(self, username: str, password: str, *, user_agent: str = "", ip: str = "") -> tuple[User, str]:
+        """A new session for these credentials, and its token.
+
+        :raises IncorrectUsername, IncorrectPassword:
+        """
+        user = self._accounts.check_credentials(username, password)
+        return user, self.start(user, user_agent=user_agent, ip=ip)
+
+    def start(self, user: User, *, user_agent: str = "", ip: str = "") -> str:
+        """A new session for a user already known to be who they say; returns its token."""
+        now = self._clock()
+        session_id = secrets.token_hex(16)
+        issued = self.signer.issue(session_id)
+        self._store.add_session(
+            Session(
+                session_id, user.id, now, now,
+                expires_at=None if self.lifetime is None else now + self.lifetime,
+                idle_expires_at=self._idle_deadline(now),
+                user_agent=user_agent, ip=ip, token_hash=issued.token_hash,
+            )
+        )
+        return issued.token
+
+    def authenticate(self, username: str, token: str) -> tuple[User, Session]:
+        """The live session a (lowercase) username and token name.
+
+        :raises InvalidSession: if the token is forged or garbled, names no session,
+            is not exactly the token issued, belongs to another user, or has expired.
+        """
+        found = self._store.find_session(self.signer.session_id(token))
+        if found is None:
+            raise InvalidSession()
+        user, session = found
+        if not tokens.matches(token, session.token_hash) or user.username != username:
+            raise InvalidSession()
+        now = self._clock()
+        if not session.is_live(now):
+            self._store.delete_session(session.id)
+            raise InvalidSession()
+        if now - session.last_seen_at >= self.activity_interval:
+            session = self._record_activity(session, now)
+        return user, session
+
+    def list(self, user_id: str | None = None) -> list[Session]:
+        """Live sessions of one user (or of all users), oldest first."""
+        now = self._clock()
+        return [s for s in self._store.list_sessions(user_id) if s.is_live(now)]
+
+    def end(self, session_id: str, *, user_id: str | None = None) -> bool:
+        """End one session, only if it is ``user_id``'s when given; ``False`` if none."""
+        return self._store.delete_session(session_id, user_id)
+
+    def end_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of a user but ``keep``; returns how many ended."""
+        return self._store.delete_sessions(user_id, keep=keep)
+
+    def purge(self) -> int:
+        """Delete every expired session; returns how many."""
+        return self._store.purge_sessions(self._clock())
+
+    def _idle_deadline(self, now: datetime) -> datetime | None:
+        return None if self.idle_timeout is None else now + self.idle_timeout
+
+    def _record_activity(self, session: Session, now: datetime) -> Session:
+        idle_expires_at = self._idle_deadline(now)
+        self._store.touch_session(session.id, now, idle_expires_at)
+        return replace(session, last_seen_at=now, idle_expires_at=idle_expires_at)

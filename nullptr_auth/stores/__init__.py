@@ -1,0 +1,43 @@
+"""Where users and sessions live, chosen by URL.
+
+========================  ==========================================================
+``sqlite:///path.db``     the embedded default: one machine, any number of processes
+``memory://``             this process only: tests and demos
+========================  ==========================================================
+
+Any object implementing :class:`~nullptr_auth.stores.base.Store` may be passed instead
+of a URL.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .base import Store as Store
+from .memory import MemoryStore as MemoryStore
+from .sqlite import SQLiteStore as SQLiteStore
+
+DEFAULT_DATABASE = "sqlite:///nullptr_auth.db"
+SCHEMES = ("memory", "sqlite")
+
+
+def open_store(url: str) -> Store:
+    """The store a URL names; no connection is made yet.
+
+    :raises ValueError: if the URL's scheme is unknown or it names no SQLite file.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return MemoryStore()
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            raise ValueError(
+                f"{url!r} names no SQLite file: use sqlite:///relative.db or "
+                "sqlite:////absolute/path.db (memory:// keeps data in memory)"
+            )
+        return SQLiteStore(path)
+    raise ValueError(
+        f"unknown database URL {url!r}: the scheme must be one of "
+        + ", ".join(f"{name}://" for name in SCHEMES)
+    )

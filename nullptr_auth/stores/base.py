@@ -1,0 +1,82 @@
+"""The ``Store`` protocol: the one seam for keeping users, sessions and the signing key.
+
+nullptr_auth ships ``memory://`` and ``sqlite:///path``; implement this protocol to keep
+users and sessions anywhere else, and pass the object as ``database=``.
+
+What every implementation owes:
+
+* **Atomicity.** Each method is one atomic step: a concurrent reader sees all of it or
+  none of it. ``add_user`` on a taken name and ``add_session`` never half-happen.
+* **Visibility.** Once a method returns, every other store object on the same backend
+  (other threads, other processes) sees the change: an ended session must be refused on
+  the very next request anywhere.
+* **Thread safety.** One store object is shared by every thread of a process.
+* **Failure.** When the backend cannot be reached or fails, raise
+  :class:`~nullptr_auth.errors.StoreUnavailable` (``raise ... from`` the driver's
+  exception). Never answer ``None`` for "I could not ask": ``None`` means "does not exist".
+* **Laziness.** Constructing a store does no I/O; connect on first use.
+
+Times are timezone-aware UTC :class:`~datetime.datetime` objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ..models import Session, User, UserRecord
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where users, sessions and the generated signing key live."""
+
+    # -- users ------------------------------------------------------------------------
+    def add_user(self, user: UserRecord) -> None:
+        """Add a new user. :raises UsernameTaken: if the username exists already."""
+
+    def get_user(self, username: str) -> UserRecord | None:
+        """The user with this (lowercase) username, or ``None`` if there is none."""
+
+    def list_users(self) -> list[UserRecord]:
+        """Every user, ordered by username."""
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        """Replace a user's password hash; ``False`` if there is no such user."""
+
+    def delete_user(self, user_id: str) -> bool:
+        """Delete a user and all their sessions; ``False`` if there is no such user."""
+
+    # -- sessions ---------------------------------------------------------------------
+    def add_session(self, session: Session) -> None:
+        """Keep a new session."""
+
+    def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        """The session with this id and its user, or ``None``: the hot path, one lookup."""
+
+    def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        """Sessions of one user (or of every user), oldest first, expired ones included."""
+
+    def touch_session(
+        self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
+    ) -> None:
+        """Record activity; a session that no longer exists is left alone."""
+
+    def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
+        """End one session (only if it belongs to ``user_id``, when given); ``False`` if none."""
+
+    def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of a user but ``keep``; return how many ended."""
+
+    def purge_sessions(self, now: datetime) -> int:
+        """Delete every session whose deadline is at or before ``now``; return how many."""
+
+    # -- the signing key --------------------------------------------------------------
+    def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The key kept in the store; keep ``candidate`` first if there is none yet.
+
+        Atomic across processes: every caller gets the one key that won.
+        """
+
+    def close(self) -> None:
+        """Release connections held by this object."""

@@ -1,0 +1,117 @@
+"""``memory://``: users and sessions in a dict of this process, for tests and demos.
+
+Everything is lost when the process ends and nothing is shared with other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from ..errors import UsernameTaken
+from ..models import Session, User, UserRecord
+
+
+class MemoryStore:
+    """A :class:`~nullptr_auth.stores.base.Store` in process memory, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, UserRecord] = {}  # by username
+        self._users_by_id: dict[str, UserRecord] = {}
+        self._sessions: dict[str, Session] = {}
+        self._secret_key: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore users={len(self._users)} sessions={len(self._sessions)}>"
+
+    def add_user(self, user: UserRecord) -> None:
+        with self._lock:
+            if user.username in self._users:
+                raise UsernameTaken()
+            self._users[user.username] = user
+            self._users_by_id[user.id] = user
+
+    def get_user(self, username: str) -> UserRecord | None:
+        return self._users.get(username)
+
+    def list_users(self) -> list[UserRecord]:
+        with self._lock:
+            return sorted(self._users.values(), key=lambda user: user.username)
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        with self._lock:
+            user = self._users_by_id.get(user_id)
+            if user is None:
+                return False
+            changed = replace(user, password_hash=password_hash)
+            self._users[user.username] = self._users_by_id[user_id] = changed
+            return True
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._lock:
+            user = self._users_by_id.pop(user_id, None)
+            if user is None:
+                return False
+            del self._users[user.username]
+            self._delete_where(lambda session: session.user_id == user_id)
+            return True
+
+    def add_session(self, session: Session) -> None:
+        with self._lock:
+            self._sessions[session.id] = session
+
+    def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        user = self._users_by_id.get(session.user_id)
+        return None if user is None else (user.user, session)
+
+    def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if user_id in (None, s.user_id)]
+        return sorted(sessions, key=lambda session: (session.created_at, session.id))
+
+    def touch_session(
+        self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
+    ) -> None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is not None:
+                self._sessions[session_id] = replace(
+                    session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at
+                )
+
+    def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or user_id not in (None, session.user_id):
+                return False
+            del self._sessions[session_id]
+            return True
+
+    def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        with self._lock:
+            return self._delete_where(lambda s: s.user_id == user_id and s.id != keep)
+
+    def purge_sessions(self, now: datetime) -> int:
+        with self._lock:
+            return self._delete_where(lambda session: not session.is_live(now))
+
+    def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        with self._lock:
+            if self._secret_key is None:
+                self._secret_key = candidate
+            return self._secret_key
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _delete_where(self, condition: Callable[[Session], bool]) -> int:
+        doomed = [sid for sid, session in self._sessions.items() if condition(session)]
+        for session_id in doomed:
+            del self._sessions[session_id]
+        return len(doomed)

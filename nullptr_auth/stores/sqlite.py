@@ -1,0 +1,273 @@
+"""``sqlite:///path.db``: the embedded default, for one machine and any number of processes.
+
+Every thread gets its own connection; the database runs in WAL mode with a busy
+timeout, so readers never wait for writers and concurrent writers queue instead of
+failing. ``synchronous=FULL`` makes a login that answered ``200`` survive a crash of the
+process or the machine. The file is created readable by its owner only (mode 0600),
+because it holds the signing key when none is configured.
+
+Tables are prefixed ``nullptr_auth_`` so they can live in an application's own database;
+``PRAGMA user_version`` records the schema version for later migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import StoreUnavailable, UsernameTaken
+from ..models import Session, User, UserRecord
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nullptr_auth_meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nullptr_auth_users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nullptr_auth_sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES nullptr_auth_users (id) ON DELETE CASCADE,
+    token_hash BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    expires_at REAL,
+    idle_expires_at REAL,
+    user_agent TEXT NOT NULL,
+    ip TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_user
+    ON nullptr_auth_sessions (user_id);
+CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_expires
+    ON nullptr_auth_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_idle
+    ON nullptr_auth_sessions (idle_expires_at);
+"""
+_SESSION_COLUMNS = (
+    "s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_expires_at,"
+    " s.user_agent, s.ip, s.token_hash"
+)
+_FIND_SESSION = (
+    f"SELECT u.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"
+    " JOIN nullptr_auth_users u ON u.id = s.user_id WHERE s.id = ?"
+)
+
+
+class SQLiteStore:
+    """A :class:`~nullptr_auth.stores.base.Store` in one SQLite file.
+
+    :param path: the database file; created (mode 0600) on first use.
+    :param busy_timeout: seconds a writer waits for another before giving up.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+        self.path = os.fspath(path)
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self.path!r}>"
+
+    # -- users ------------------------------------------------------------------------
+    def add_user(self, user: UserRecord) -> None:
+        try:
+            with self._cursor() as db:
+                db.execute(
+                    "INSERT INTO nullptr_auth_users VALUES (?, ?, ?, ?)",
+                    (user.id, user.username, user.password_hash, user.created_at.timestamp()),
+                )
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise UsernameTaken() from exc.__cause__
+            raise
+
+    def get_user(self, username: str) -> UserRecord | None:
+        with self._cursor() as db:
+            row = db.execute(
+                "SELECT * FROM nullptr_auth_users WHERE username = ?", (username,)
+            ).fetchone()
+        return None if row is None else _user(row)
+
+    def list_users(self) -> list[UserRecord]:
+        with self._cursor() as db:
+            rows = db.execute("SELECT * FROM nullptr_auth_users ORDER BY username").fetchall()
+        return [_user(row) for row in rows]
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        with self._cursor() as db:
+            return db.execute(
+                "UPDATE nullptr_auth_users SET password_hash = ? WHERE id = ?",
+                (password_hash, user_id),
+            ).rowcount == 1
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._cursor() as db:
+            return db.execute(
+                "DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)
+            ).rowcount == 1
+
+    # -- sessions ---------------------------------------------------------------------
+    def add_session(self, session: Session) -> None:
+        with self._cursor() as db:
+            db.execute(
+                "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.id, session.user_id, session.token_hash,
+                    session.created_at.timestamp(), session.last_seen_at.timestamp(),
+                    _timestamp(session.expires_at), _timestamp(session.idle_expires_at),
+                    session.user_agent, session.ip,
+                ),
+            )
+
+    def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        with self._cursor() as db:
+            row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
+        if row is None:
+            return None
+        session = _session(row[1:])
+        return User(session.user_id, row[0]), session
+
+    def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"
+        with self._cursor() as db:
+            if user_id is None:
+                rows = db.execute(f"{query} ORDER BY s.created_at, s.id").fetchall()
+            else:
+                rows = db.execute(
+                    f"{query} WHERE s.user_id = ? ORDER BY s.created_at, s.id", (user_id,)
+                ).fetchall()
+        return [_session(row) for row in rows]
+
+    def touch_session(
+        self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
+    ) -> None:
+        with self._cursor() as db:
+            db.execute(
+                "UPDATE nullptr_auth_sessions SET last_seen_at = ?, idle_expires_at = ?"
+                " WHERE id = ?",
+                (last_seen_at.timestamp(), _timestamp(idle_expires_at), session_id),
+            )
+
+    def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
+        with self._cursor() as db:
+            if user_id is None:
+                cursor = db.execute(
+                    "DELETE FROM nullptr_auth_sessions WHERE id = ?", (session_id,)
+                )
+            else:
+                cursor = db.execute(
+                    "DELETE FROM nullptr_auth_sessions WHERE id = ? AND user_id = ?",
+                    (session_id, user_id),
+                )
+            return cursor.rowcount == 1
+
+    def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        with self._cursor() as db:
+            return db.execute(
+                "DELETE FROM nullptr_auth_sessions WHERE user_id = ? AND id IS NOT ?",
+                (user_id, keep),
+            ).rowcount
+
+    def purge_sessions(self, now: datetime) -> int:
+        with self._cursor() as db:
+            return db.execute(
+                "DELETE FROM nullptr_auth_sessions WHERE expires_at <= ?1"
+                " OR idle_expires_at <= ?1",
+                (now.timestamp(),),
+            ).rowcount
+
+    # -- the signing key --------------------------------------------------------------
+    def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        with self._cursor() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO nullptr_auth_meta VALUES ('secret_key', ?)",
+                (candidate,),
+            )
+            row = db.execute(
+                "SELECT value FROM nullptr_auth_meta WHERE name = 'secret_key'"
+            ).fetchone()
+        return bytes(row[0])
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            del self._local.connection
+
+    # -- connections ------------------------------------------------------------------
+    @contextmanager
+    def _cursor(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside one transaction; driver errors become StoreUnavailable."""
+        try:
+            connection = self._connection()
+            with connection:
+                yield connection
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable() from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            self._create_file()
+            connection = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, check_same_thread=False
+            )
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            self._ensure_schema(connection)
+            self._local.connection = connection
+        return connection
+
+    def _create_file(self) -> None:
+        """Create the file owner-only before SQLite does, so the key is never world-readable."""
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+
+    def _ensure_schema(self, connection: sqlite3.Connection) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            connection.execute("PRAGMA journal_mode = WAL")
+            with connection:
+                connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._schema_ready = True
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def _user(row: Any) -> UserRecord:
+    user_id, username, password_hash, created_at = row
+    return UserRecord(
+        user_id, username, password_hash, datetime.fromtimestamp(created_at, timezone.utc)
+    )
+
+
+def _session(row: Any) -> Session:
+    session_id, user_id, created, last_seen, expires, idle, user_agent, ip, token_hash = row
+    return Session(
+        session_id, user_id,
+        datetime.fromtimestamp(created, timezone.utc),
+        datetime.fromtimestamp(last_seen, timezone.utc),
+        _datetime(expires), _datetime(idle), user_agent, ip, bytes(token_hash),
+    )

@@ -1,0 +1,105 @@
+"""Session tokens: issue, verify, and the hash kept at rest.
+
+A token is ``<session id>.<256 random bits>.<signature>``, URL-safe ASCII. The signature
+is itsdangerous' HMAC-SHA256 under a salt used for nothing else, so a forged or garbled
+token is refused before the store is asked. Several keys may be configured, newest first:
+the newest signs, all verify, and a key dropped from the list ends every session it signed.
+
+itsdangerous decodes base64 leniently, so several spellings of one signature verify.
+That is why the store keeps the SHA-256 of the *whole* token as issued, and
+:func:`matches` compares it in constant time: only the exact issued string logs in.
+
+Keys are derived once, here, instead of once per request inside itsdangerous::
+
+    signer = TokenSigner([b"a-key-of-at-least-32-bytes......"])
+    issued = signer.issue("0123abcd")
+    assert signer.session_id(issued.token) == "0123abcd"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from itsdangerous import BadSignature, Signer
+
+from .errors import InvalidSession
+
+SALT = b"nullptr_auth.session-token"
+MIN_KEY_BYTES = 32
+MAX_TOKEN_LENGTH = 256
+_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str = field(repr=False)
+    token_hash: bytes = field(repr=False)
+
+
+def token_hash(token: str) -> bytes:
+    """The at-rest form of a token: SHA-256 of its ASCII bytes."""
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def matches(token: str, stored_hash: bytes) -> bool:
+    """Whether ``token`` is exactly the token whose hash was stored, in constant time."""
+    return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+def new_secret_key() -> bytes:
+    """A fresh signing key for stores that keep one when none is configured."""
+    return secrets.token_bytes(MIN_KEY_BYTES)
+
+
+class TokenSigner:
+    """Signs and verifies session tokens with a list of keys, newest first.
+
+    :param keys: secret keys, newest first; each at least 32 bytes.
+    :raises ValueError: if ``keys`` is empty or a key is too short.
+    """
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one secret key is needed")
+        if any(len(key) < MIN_KEY_BYTES for key in keys):
+            raise ValueError(f"secret keys must be at least {MIN_KEY_BYTES} bytes long")
+        derived = [_derive(key) for key in reversed(keys)]  # itsdangerous: newest last
+        self._signer = Signer(
+            derived, salt=SALT, key_derivation="none", digest_method=hashlib.sha256
+        )
+
+    def __repr__(self) -> str:
+        return f"<TokenSigner keys={len(self._signer.secret_keys)}>"
+
+    def issue(self, session_id: str) -> IssuedToken:
+        value = f"{session_id}.{secrets.token_urlsafe(_SECRET_BYTES)}"
+        token = self._signer.sign(value).decode("ascii")
+        return IssuedToken(token, token_hash(token))
+
+    def session_id(self, token: str) -> str:
+        """The session id a well-formed, correctly signed token names.
+
+        :raises InvalidSession: if the token is too long, not ASCII, or its signature
+            does not verify under any configured key.
+        """
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise InvalidSession()
+        try:
+            value = self._signer.unsign(token).decode("ascii")
+        except BadSignature as exc:
+            raise InvalidSession() from exc
+        session_id, _, secret = value.partition(".")
+        if not session_id or not secret:
+            raise InvalidSession()
+        return session_id
+
+
+def _derive(key: bytes) -> bytes:
+    """itsdangerous' own "hmac" derivation, done once per key instead of per request."""
+    return Signer(
+        key, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256
+    ).derive_key()

@@ -1,0 +1,211 @@
+"""The one contract every store passes; each backend's test class inherits it.
+
+A subclass provides two fixtures: ``store`` (a fresh, empty store) and ``other_view``
+(a second store object on the same backend, as another process would open it).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from nullptr_auth.errors import UsernameTaken
+from nullptr_auth.models import Session, UserRecord
+from nullptr_auth.stores.base import Store
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def make_user(username: str = "alice") -> UserRecord:
+    return UserRecord(str(uuid.uuid4()), username, f"$argon2id$hash-of-{username}", T0)
+
+
+def make_session(
+    user: UserRecord,
+    session_id: str | None = None,
+    *,
+    created_at: datetime = T0,
+    expires_at: datetime | None = T0 + timedelta(days=30),
+    idle_expires_at: datetime | None = T0 + timedelta(days=14),
+) -> Session:
+    return Session(
+        session_id or uuid.uuid4().hex, user.id, created_at, created_at, expires_at,
+        idle_expires_at, "agent/1.0", "192.0.2.1", token_hash=uuid.uuid4().bytes * 2,
+    )
+
+
+class StoreContract:
+    """What ``nullptr_auth.stores.base.Store`` promises, checked for one backend."""
+
+    # -- users ------------------------------------------------------------------------
+    def test_added_user_is_found_by_username(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        assert store.get_user("alice") == alice
+        assert store.get_user("bob") is None
+
+    def test_username_is_unique(self, store: Store) -> None:
+        store.add_user(make_user())
+        with pytest.raises(UsernameTaken):
+            store.add_user(make_user())
+        assert len(store.list_users()) == 1
+
+    def test_users_are_listed_by_username(self, store: Store) -> None:
+        for name in ("carol", "alice", "bob"):
+            store.add_user(make_user(name))
+        assert [user.username for user in store.list_users()] == ["alice", "bob", "carol"]
+
+    def test_password_hash_is_replaced(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        assert store.set_password_hash(alice.id, "$argon2id$new") is True
+        assert store.get_user("alice").password_hash == "$argon2id$new"  # type: ignore[union-attr]
+        assert store.set_password_hash(str(uuid.uuid4()), "$argon2id$new") is False
+
+    def test_deleting_a_user_ends_their_sessions_only(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        store.add_session(make_session(alice, "a1"))
+        store.add_session(make_session(bob, "b1"))
+        assert store.delete_user(alice.id) is True
+        assert store.get_user("alice") is None
+        assert store.find_session("a1") is None
+        assert store.find_session("b1") is not None
+        assert store.delete_user(alice.id) is False
+
+    # -- sessions ---------------------------------------------------------------------
+    def test_session_is_found_with_its_user(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        session = make_session(alice, "s1")
+        store.add_session(session)
+        found = store.find_session("s1")
+        assert found is not None
+        user, stored = found
+        assert (user.id, user.username) == (alice.id, "alice")
+        assert stored == session
+        assert stored.token_hash == session.token_hash
+        assert store.find_session("nope") is None
+
+    def test_sessions_without_deadlines_round_trip(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(make_session(alice, "s1", expires_at=None, idle_expires_at=None))
+        found = store.find_session("s1")
+        assert found is not None
+        assert found[1].expires_at is None
+        assert found[1].idle_expires_at is None
+
+    def test_sessions_are_listed_per_user_oldest_first(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        store.add_session(make_session(alice, "late", created_at=T0 + timedelta(hours=1)))
+        store.add_session(make_session(alice, "early"))
+        store.add_session(make_session(bob, "bobs"))
+        assert [s.id for s in store.list_sessions(alice.id)] == ["early", "late"]
+        assert {s.id for s in store.list_sessions()} == {"early", "late", "bobs"}
+
+    def test_touch_records_activity(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(make_session(alice, "s1"))
+        later = T0 + timedelta(hours=2)
+        store.touch_session("s1", later, later + timedelta(days=14))
+        store.touch_session("gone", later, None)
+        found = store.find_session("s1")
+        assert found is not None
+        assert found[1].last_seen_at == later
+        assert found[1].idle_expires_at == later + timedelta(days=14)
+
+    def test_delete_session_checks_the_owner_when_asked(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        store.add_session(make_session(alice, "s1"))
+        assert store.delete_session("s1", bob.id) is False
+        assert store.find_session("s1") is not None
+        assert store.delete_session("s1", alice.id) is True
+        assert store.delete_session("s1") is False
+
+    def test_delete_sessions_keeps_the_one_asked(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        for session_id in ("a1", "a2", "a3"):
+            store.add_session(make_session(alice, session_id))
+        store.add_session(make_session(bob, "b1"))
+        assert store.delete_sessions(alice.id, keep="a2") == 2
+        assert [s.id for s in store.list_sessions(alice.id)] == ["a2"]
+        assert store.delete_sessions(alice.id) == 1
+        assert store.find_session("b1") is not None
+
+    def test_purge_deletes_sessions_past_either_deadline(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        now = T0 + timedelta(days=10)
+        store.add_session(make_session(alice, "absolute", expires_at=now))
+        store.add_session(make_session(alice, "idle", idle_expires_at=now - timedelta(seconds=1)))
+        store.add_session(make_session(alice, "live"))
+        store.add_session(make_session(alice, "forever", expires_at=None, idle_expires_at=None))
+        assert store.purge_sessions(now) == 2
+        assert {s.id for s in store.list_sessions()} == {"live", "forever"}
+
+    # -- the signing key --------------------------------------------------------------
+    def test_first_secret_key_wins_for_every_view(self, store: Store, other_view: Store) -> None:
+        first = store.get_or_create_secret_key(b"a" * 32)
+        assert first == b"a" * 32
+        assert store.get_or_create_secret_key(b"b" * 32) == first
+        assert other_view.get_or_create_secret_key(b"c" * 32) == first
+
+    # -- many threads, many processes -------------------------------------------------
+    def test_other_views_see_changes_at_once(self, store: Store, other_view: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(make_session(alice, "s1"))
+        assert other_view.find_session("s1") is not None
+        assert other_view.delete_session("s1") is True
+        assert store.find_session("s1") is None
+
+    def test_concurrent_logins_lose_no_session(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        errors: list[BaseException] = []
+
+        def add_sessions(worker: int) -> None:
+            try:
+                for n in range(25):
+                    store.add_session(make_session(alice, f"w{worker}-{n}"))
+            except BaseException as exc:  # reported below, in the test's own thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=add_sessions, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(store.list_sessions(alice.id)) == 200
+
+    def test_concurrent_registrations_of_one_name_admit_one(self, store: Store) -> None:
+        outcomes: list[str] = []
+        barrier = threading.Barrier(8)
+
+        def register() -> None:
+            barrier.wait()
+            try:
+                store.add_user(make_user("racer"))
+                outcomes.append("created")
+            except UsernameTaken:
+                outcomes.append("taken")
+
+        threads = [threading.Thread(target=register) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["created"] + ["taken"] * 7
