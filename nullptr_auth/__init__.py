@@ -6,6 +6,7 @@ finds the user in ``environ["nullptr_auth.user"]``.
 """
 
 from .accounts import Accounts as Accounts
+from .accounts import UserSource as UserSource
 from .errors import AuthError as AuthError
 from .middleware import AuthMiddleware as AuthMiddleware
 from .models import Session as Session
@@ -13,4 +14,4 @@ from .models import User as User
 from .stores import Store as Store
 from .stores import open_store as open_store
 
-__all__ = ["Accounts", "AuthError", "AuthMiddleware", "Session", "Store", "User", "open_store"]
+__all__ = ["Accounts", "AuthError", "AuthMiddleware", "Session", "Store", "User", "UserSource", "open_store"]

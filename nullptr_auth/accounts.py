@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from .errors import IncorrectPassword, IncorrectUsername, UserNotFound
 from .models import User, UserRecord
@@ -22,20 +23,50 @@ from .stores.base import Store
 from .users import lookup_key, validated_username
 
 
+@runtime_checkable
+class UserSource(Protocol):
+    """Users an application already keeps, for logins without a second user table.
+
+    Pass one as ``AuthMiddleware(..., users=source)``: logins then check credentials
+    here, while nullptr_auth still owns the sessions. Implementations must:
+
+    * return users whose ``username`` is lowercase (it is compared with the lowercased
+      ``Username`` header) and whose ``id`` is stable;
+    * spend about as long on an unknown username as on a wrong password (hash the
+      presented password anyway), or timing reveals which usernames exist.
+
+    Account management (registration, password changes over HTTP, the ``user`` CLI
+    commands) stays with the application's own tools.
+    """
+
+    def find_user(self, username: str) -> User | None:
+        """The user with this lowercase username, or ``None``."""
+
+    def check_password(self, user: User | None, password: str) -> bool:
+        """Whether ``password`` is ``user``'s; for ``None``, spend the time and say ``False``."""
+
+
 class Accounts:
     """User management over a store.
 
     :param store: where users live.
     :param passwords: hashing and password rules.
     :param clock: returns the current UTC time.
+    :param source: check logins against these users instead of the store's.
     """
 
     def __init__(
-        self, store: Store, passwords: Passwords, *, clock: Callable[[], datetime]
+        self,
+        store: Store,
+        passwords: Passwords,
+        *,
+        clock: Callable[[], datetime],
+        source: UserSource | None = None,
     ) -> None:
         self._store = store
         self._passwords = passwords
         self._clock = clock
+        self._source = source
 
     def __repr__(self) -> str:
         return f"<Accounts {self._store!r}>"
@@ -82,6 +113,8 @@ class Accounts:
 
         :raises IncorrectUsername, IncorrectPassword:
         """
+        if self._source is not None:
+            return self._check_with_source(self._source, username, password)
         record = self._find(username)
         if record is None:
             self._passwords.waste_time(password)
@@ -97,6 +130,14 @@ class Accounts:
             self.check_credentials(user.username, password)
         except IncorrectUsername as exc:
             raise IncorrectPassword() from exc
+
+    def _check_with_source(self, source: UserSource, username: str, password: str) -> User:
+        user = source.find_user(username.lower()) if username.isascii() else None
+        if not source.check_password(user, password):
+            raise IncorrectPassword() if user is not None else IncorrectUsername()
+        if user is None:
+            raise IncorrectUsername()
+        return user
 
     def _find(self, username: str) -> UserRecord | None:
         name = lookup_key(username)

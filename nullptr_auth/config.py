@@ -20,6 +20,8 @@ option                    default             why
 ``reveal_unknown_users``  ``True``            the contract's distinct INCORRECT_USERNAME
 ``trust_remote_user``     ``False``           an upstream REMOTE_USER is spoofable unless a
                                               trusted server set it
+``users``                 ``None``            the store's own users; pass a ``UserSource``
+                                              to log in against the application's users
 ========================  ==================  =============================================
 """
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Union
 
+from .accounts import UserSource
 from .passwords import DEFAULT_MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from .tokens import MIN_KEY_BYTES
 
@@ -56,9 +59,11 @@ class Options:
     max_password_length: int
     reveal_unknown_users: bool
     trust_remote_user: bool
+    users: object
 
     def __post_init__(self) -> None:
         problems = _Problems()
+        problems.check_user_source(self.users, self.registration)
         problems.check_keys(self.secret_keys)
         problems.check_path(self.session_path)
         problems.check_require_auth(self.require_auth)
@@ -111,6 +116,16 @@ class _Problems:
         ):
             self.value_errors.append(
                 f"session_path must start with '/' and not end with one, not {path!r}"
+            )
+
+    def check_user_source(self, users: object, registration: bool) -> None:
+        if users is None:
+            return
+        if not isinstance(users, UserSource):
+            self.type_errors.append("users must implement nullptr_auth.UserSource")
+        elif registration is True:
+            self.value_errors.append(
+                "registration needs the store's own users; it cannot be on with users="
             )
 
     def check_require_auth(self, value: RequireAuth) -> None:

@@ -25,7 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
-from .accounts import Accounts
+from .accounts import Accounts, UserSource
 from .config import Options, RequireAuth, secret_keys_from
 from .models import Session, User
 from .passwords import Passwords
@@ -68,6 +68,8 @@ class AuthMiddleware:
     :param trust_remote_user: keep a ``REMOTE_USER`` set upstream on anonymous requests.
     :param password_hasher: an :class:`argon2.PasswordHasher` (OWASP's minimum for
         argon2id by default).
+    :param users: a :class:`~nullptr_auth.UserSource` to check logins against the
+        application's own users instead of the store's.
     :param clock: returns the current time as an aware UTC datetime.
 
     :raises TypeError, ValueError: naming every invalid option at once.
@@ -90,6 +92,7 @@ class AuthMiddleware:
         reveal_unknown_users: bool = True,
         trust_remote_user: bool = False,
         password_hasher: argon2.PasswordHasher | None = None,
+        users: UserSource | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.options = Options(
@@ -104,11 +107,12 @@ class AuthMiddleware:
             max_password_length=max_password_length,
             reveal_unknown_users=reveal_unknown_users,
             trust_remote_user=trust_remote_user,
+            users=users,
         )
         self.app = app
         self.store = open_store(database) if isinstance(database, str) else database
         passwords = Passwords(password_hasher, max_length=max_password_length)
-        self.accounts = Accounts(self.store, passwords, clock=clock)
+        self.accounts = Accounts(self.store, passwords, clock=clock, source=users)
         self.sessions = Sessions(
             self.store, self.accounts, secret_keys=self.options.secret_keys, clock=clock,
             lifetime=session_lifetime, idle_timeout=idle_timeout,

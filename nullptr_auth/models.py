@@ -39,7 +39,8 @@ class Session:
 
     ``expires_at`` is the absolute end (``None`` when sessions have no lifetime);
     ``idle_expires_at`` is when it ends unless used again (``None`` without an idle
-    timeout). ``token_hash`` is the SHA-256 of the token as issued: the store keeps
+    timeout). ``device`` is the label the client gave at login (may be empty).
+    ``token_hash`` is the SHA-256 of the token as issued: the store keeps
     only this, so reading the store never lets anyone log in.
     """
 
@@ -51,6 +52,7 @@ class Session:
     idle_expires_at: datetime | None
     user_agent: str
     ip: str
+    device: str
     token_hash: bytes = field(repr=False, compare=False)
 
     @property

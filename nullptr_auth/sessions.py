@@ -70,26 +70,30 @@ class Sessions:
             self._signer = TokenSigner(keys)
         return self._signer
 
-    def login(self, username: str, password: str, *, user_agent: str = "", ip: str = "") -> tuple[User, str]:
+    def login(
+        self, username: str, password: str, *, user_agent: str = "", ip: str = "",
+        device: str = "",
+    ) -> tuple[User, str]:
         """A new session for these credentials, and its token.
 
         :raises IncorrectUsername, IncorrectPassword:
         """
         user = self._accounts.check_credentials(username, password)
-        return user, self.start(user, user_agent=user_agent, ip=ip)
+        return user, self.start(user, user_agent=user_agent, ip=ip, device=device)
 
-    def start(self, user: User, *, user_agent: str = "", ip: str = "") -> str:
+    def start(self, user: User, *, user_agent: str = "", ip: str = "", device: str = "") -> str:
         """A new session for a user already known to be who they say; returns its token."""
         now = self._clock()
         session_id = secrets.token_hex(16)
         issued = self.signer.issue(session_id)
         self._store.add_session(
+            user,
             Session(
                 session_id, user.id, now, now,
                 expires_at=None if self.lifetime is None else now + self.lifetime,
                 idle_expires_at=self._idle_deadline(now),
-                user_agent=user_agent, ip=ip, token_hash=issued.token_hash,
-            )
+                user_agent=user_agent, ip=ip, device=device, token_hash=issued.token_hash,
+            ),
         )
         return issued.token
 

@@ -21,7 +21,7 @@ Times are timezone-aware UTC :class:`~datetime.datetime` objects.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from ..models import Session, User, UserRecord
@@ -48,8 +48,12 @@ class Store(Protocol):
         """Delete a user and all their sessions; ``False`` if there is no such user."""
 
     # -- sessions ---------------------------------------------------------------------
-    def add_session(self, session: Session) -> None:
-        """Keep a new session."""
+    def add_session(self, user: User, session: Session) -> None:
+        """Keep a new session of ``user``.
+
+        The store keeps the username beside the session, so that :meth:`find_session`
+        needs no second lookup, and works when users live elsewhere.
+        """
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """The session with this id and its user, or ``None``: the hot path, one lookup."""
@@ -70,6 +74,17 @@ class Store(Protocol):
 
     def purge_sessions(self, now: datetime) -> int:
         """Delete every session whose deadline is at or before ``now``; return how many."""
+
+    # -- failed-login counters ---------------------------------------------------------
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        """Count one failure under ``key``; return the failures counted in this window.
+
+        A window opens at the first failure and lasts ``window``; a failure after it
+        closes opens a new one, counting from 1. Atomic across processes.
+        """
+
+    def clear_failures(self, key: str) -> None:
+        """Forget the failures counted under ``key``."""
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..errors import UsernameTaken
 from ..models import Session, User, UserRecord
@@ -21,7 +21,8 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}  # by username
         self._users_by_id: dict[str, UserRecord] = {}
-        self._sessions: dict[str, Session] = {}
+        self._sessions: dict[str, tuple[str, Session]] = {}  # id -> (username, session)
+        self._failures: dict[str, tuple[datetime, int]] = {}  # key -> (window end, count)
         self._secret_key: bytes | None = None
 
     def __repr__(self) -> str:
@@ -59,36 +60,37 @@ class MemoryStore:
             self._delete_where(lambda session: session.user_id == user_id)
             return True
 
-    def add_session(self, session: Session) -> None:
+    def add_session(self, user: User, session: Session) -> None:
         with self._lock:
-            self._sessions[session.id] = session
+            self._sessions[session.id] = (user.username, session)
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
-        session = self._sessions.get(session_id)
-        if session is None:
+        found = self._sessions.get(session_id)
+        if found is None:
             return None
-        user = self._users_by_id.get(session.user_id)
-        return None if user is None else (user.user, session)
+        username, session = found
+        return User(session.user_id, username), session
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         with self._lock:
-            sessions = [s for s in self._sessions.values() if user_id in (None, s.user_id)]
+            sessions = [s for _, s in self._sessions.values() if user_id in (None, s.user_id)]
         return sorted(sessions, key=lambda session: (session.created_at, session.id))
 
     def touch_session(
         self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
     ) -> None:
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is not None:
-                self._sessions[session_id] = replace(
+            found = self._sessions.get(session_id)
+            if found is not None:
+                username, session = found
+                self._sessions[session_id] = username, replace(
                     session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at
                 )
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None or user_id not in (None, session.user_id):
+            found = self._sessions.get(session_id)
+            if found is None or user_id not in (None, found[1].user_id):
                 return False
             del self._sessions[session_id]
             return True
@@ -101,6 +103,18 @@ class MemoryStore:
         with self._lock:
             return self._delete_where(lambda session: not session.is_live(now))
 
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        with self._lock:
+            ends, count = self._failures.get(key, (now, 0))
+            if now >= ends:
+                ends, count = now + window, 0
+            self._failures[key] = (ends, count + 1)
+            return count + 1
+
+    def clear_failures(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
         with self._lock:
             if self._secret_key is None:
@@ -111,7 +125,7 @@ class MemoryStore:
         """Nothing to release."""
 
     def _delete_where(self, condition: Callable[[Session], bool]) -> int:
-        doomed = [sid for sid, session in self._sessions.items() if condition(session)]
+        doomed = [sid for sid, (_, session) in self._sessions.items() if condition(session)]
         for session_id in doomed:
             del self._sessions[session_id]
         return len(doomed)

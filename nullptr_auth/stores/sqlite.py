@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import StoreUnavailable, UsernameTaken
@@ -37,14 +37,21 @@ CREATE TABLE IF NOT EXISTS nullptr_auth_users (
 );
 CREATE TABLE IF NOT EXISTS nullptr_auth_sessions (
     id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES nullptr_auth_users (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
     token_hash BLOB NOT NULL,
     created_at REAL NOT NULL,
     last_seen_at REAL NOT NULL,
     expires_at REAL,
     idle_expires_at REAL,
     user_agent TEXT NOT NULL,
-    ip TEXT NOT NULL
+    ip TEXT NOT NULL,
+    device TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nullptr_auth_failures (
+    key TEXT PRIMARY KEY,
+    window_ends_at REAL NOT NULL,
+    count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_user
     ON nullptr_auth_sessions (user_id);
@@ -55,12 +62,16 @@ CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_idle
 """
 _SESSION_COLUMNS = (
     "s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_expires_at,"
-    " s.user_agent, s.ip, s.token_hash"
+    " s.user_agent, s.ip, s.device, s.token_hash"
 )
-_FIND_SESSION = (
-    f"SELECT u.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"
-    " JOIN nullptr_auth_users u ON u.id = s.user_id WHERE s.id = ?"
-)
+_FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"
+_ADD_FAILURE = """
+INSERT INTO nullptr_auth_failures VALUES (?1, ?2 + ?3, 1)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN window_ends_at <= ?2 THEN 1 ELSE count + 1 END,
+    window_ends_at = CASE WHEN window_ends_at <= ?2 THEN ?2 + ?3 ELSE window_ends_at END
+RETURNING count
+"""
 
 
 class SQLiteStore:
@@ -114,20 +125,21 @@ class SQLiteStore:
 
     def delete_user(self, user_id: str) -> bool:
         with self._cursor() as db:
+            db.execute("DELETE FROM nullptr_auth_sessions WHERE user_id = ?", (user_id,))
             return db.execute(
                 "DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)
             ).rowcount == 1
 
     # -- sessions ---------------------------------------------------------------------
-    def add_session(self, session: Session) -> None:
+    def add_session(self, user: User, session: Session) -> None:
         with self._cursor() as db:
             db.execute(
-                "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session.id, session.user_id, session.token_hash,
+                    session.id, session.user_id, user.username, session.token_hash,
                     session.created_at.timestamp(), session.last_seen_at.timestamp(),
                     _timestamp(session.expires_at), _timestamp(session.idle_expires_at),
-                    session.user_agent, session.ip,
+                    session.user_agent, session.ip, session.device,
                 ),
             )
 
@@ -188,6 +200,18 @@ class SQLiteStore:
                 (now.timestamp(),),
             ).rowcount
 
+    # -- failed-login counters ---------------------------------------------------------
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        with self._cursor() as db:
+            row = db.execute(
+                _ADD_FAILURE, (key, now.timestamp(), window.total_seconds())
+            ).fetchone()
+        return int(row[0])
+
+    def clear_failures(self, key: str) -> None:
+        with self._cursor() as db:
+            db.execute("DELETE FROM nullptr_auth_failures WHERE key = ?", (key,))
+
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
         with self._cursor() as db:
@@ -225,7 +249,6 @@ class SQLiteStore:
                 self.path, timeout=self.busy_timeout, check_same_thread=False
             )
             connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA foreign_keys = ON")
             self._ensure_schema(connection)
             self._local.connection = connection
         return connection
@@ -264,10 +287,10 @@ def _user(row: Any) -> UserRecord:
 
 
 def _session(row: Any) -> Session:
-    session_id, user_id, created, last_seen, expires, idle, user_agent, ip, token_hash = row
+    session_id, user_id, created, last_seen, expires, idle, agent, ip, device, token_hash = row
     return Session(
         session_id, user_id,
         datetime.fromtimestamp(created, timezone.utc),
         datetime.fromtimestamp(last_seen, timezone.utc),
-        _datetime(expires), _datetime(idle), user_agent, ip, bytes(token_hash),
+        _datetime(expires), _datetime(idle), agent, ip, device, bytes(token_hash),
     )

@@ -33,7 +33,7 @@ def make_session(
 ) -> Session:
     return Session(
         session_id or uuid.uuid4().hex, user.id, created_at, created_at, expires_at,
-        idle_expires_at, "agent/1.0", "192.0.2.1", token_hash=uuid.uuid4().bytes * 2,
+        idle_expires_at, "agent/1.0", "192.0.2.1", "laptop", token_hash=uuid.uuid4().bytes * 2,
     )
 
 
@@ -69,8 +69,8 @@ class StoreContract:
         alice, bob = make_user("alice"), make_user("bob")
         store.add_user(alice)
         store.add_user(bob)
-        store.add_session(make_session(alice, "a1"))
-        store.add_session(make_session(bob, "b1"))
+        store.add_session(alice.user, make_session(alice, "a1"))
+        store.add_session(bob.user, make_session(bob, "b1"))
         assert store.delete_user(alice.id) is True
         assert store.get_user("alice") is None
         assert store.find_session("a1") is None
@@ -82,7 +82,7 @@ class StoreContract:
         alice = make_user()
         store.add_user(alice)
         session = make_session(alice, "s1")
-        store.add_session(session)
+        store.add_session(alice.user, session)
         found = store.find_session("s1")
         assert found is not None
         user, stored = found
@@ -94,7 +94,7 @@ class StoreContract:
     def test_sessions_without_deadlines_round_trip(self, store: Store) -> None:
         alice = make_user()
         store.add_user(alice)
-        store.add_session(make_session(alice, "s1", expires_at=None, idle_expires_at=None))
+        store.add_session(alice.user, make_session(alice, "s1", expires_at=None, idle_expires_at=None))
         found = store.find_session("s1")
         assert found is not None
         assert found[1].expires_at is None
@@ -104,16 +104,16 @@ class StoreContract:
         alice, bob = make_user("alice"), make_user("bob")
         store.add_user(alice)
         store.add_user(bob)
-        store.add_session(make_session(alice, "late", created_at=T0 + timedelta(hours=1)))
-        store.add_session(make_session(alice, "early"))
-        store.add_session(make_session(bob, "bobs"))
+        store.add_session(alice.user, make_session(alice, "late", created_at=T0 + timedelta(hours=1)))
+        store.add_session(alice.user, make_session(alice, "early"))
+        store.add_session(bob.user, make_session(bob, "bobs"))
         assert [s.id for s in store.list_sessions(alice.id)] == ["early", "late"]
         assert {s.id for s in store.list_sessions()} == {"early", "late", "bobs"}
 
     def test_touch_records_activity(self, store: Store) -> None:
         alice = make_user()
         store.add_user(alice)
-        store.add_session(make_session(alice, "s1"))
+        store.add_session(alice.user, make_session(alice, "s1"))
         later = T0 + timedelta(hours=2)
         store.touch_session("s1", later, later + timedelta(days=14))
         store.touch_session("gone", later, None)
@@ -126,7 +126,7 @@ class StoreContract:
         alice, bob = make_user("alice"), make_user("bob")
         store.add_user(alice)
         store.add_user(bob)
-        store.add_session(make_session(alice, "s1"))
+        store.add_session(alice.user, make_session(alice, "s1"))
         assert store.delete_session("s1", bob.id) is False
         assert store.find_session("s1") is not None
         assert store.delete_session("s1", alice.id) is True
@@ -137,8 +137,8 @@ class StoreContract:
         store.add_user(alice)
         store.add_user(bob)
         for session_id in ("a1", "a2", "a3"):
-            store.add_session(make_session(alice, session_id))
-        store.add_session(make_session(bob, "b1"))
+            store.add_session(alice.user, make_session(alice, session_id))
+        store.add_session(bob.user, make_session(bob, "b1"))
         assert store.delete_sessions(alice.id, keep="a2") == 2
         assert [s.id for s in store.list_sessions(alice.id)] == ["a2"]
         assert store.delete_sessions(alice.id) == 1
@@ -148,12 +148,53 @@ class StoreContract:
         alice = make_user()
         store.add_user(alice)
         now = T0 + timedelta(days=10)
-        store.add_session(make_session(alice, "absolute", expires_at=now))
-        store.add_session(make_session(alice, "idle", idle_expires_at=now - timedelta(seconds=1)))
-        store.add_session(make_session(alice, "live"))
-        store.add_session(make_session(alice, "forever", expires_at=None, idle_expires_at=None))
+        store.add_session(alice.user, make_session(alice, "absolute", expires_at=now))
+        store.add_session(alice.user, make_session(alice, "idle", idle_expires_at=now - timedelta(seconds=1)))
+        store.add_session(alice.user, make_session(alice, "live"))
+        store.add_session(alice.user, make_session(alice, "forever", expires_at=None, idle_expires_at=None))
         assert store.purge_sessions(now) == 2
         assert {s.id for s in store.list_sessions()} == {"live", "forever"}
+
+    def test_a_user_outside_the_store_can_hold_sessions(self, store: Store) -> None:
+        outsider = make_user("outsider")  # kept by a UserSource, never added here
+        store.add_session(outsider.user, make_session(outsider, "s1"))
+        found = store.find_session("s1")
+        assert found is not None
+        assert found[0] == outsider.user
+
+    # -- failed-login counters --------------------------------------------------------
+    def test_failures_are_counted_within_a_window(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        assert [store.add_failure("alice", T0, window) for _ in range(3)] == [1, 2, 3]
+        assert store.add_failure("bob", T0, window) == 1
+        assert store.add_failure("alice", T0 + window - timedelta(seconds=1), window) == 4
+
+    def test_a_closed_window_starts_counting_again(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        store.add_failure("alice", T0, window)
+        store.add_failure("alice", T0, window)
+        assert store.add_failure("alice", T0 + window, window) == 1
+
+    def test_cleared_failures_start_from_one(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        store.add_failure("alice", T0, window)
+        store.clear_failures("alice")
+        store.clear_failures("never-failed")
+        assert store.add_failure("alice", T0, window) == 1
+
+    def test_concurrent_failures_are_all_counted(self, store: Store, other_view: Store) -> None:
+        window = timedelta(minutes=15)
+
+        def fail(view: Store) -> None:
+            for _ in range(20):
+                view.add_failure("alice", T0, window)
+
+        threads = [threading.Thread(target=fail, args=(v,)) for v in (store, other_view) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.add_failure("alice", T0, window) == 121
 
     # -- the signing key --------------------------------------------------------------
     def test_first_secret_key_wins_for_every_view(self, store: Store, other_view: Store) -> None:
@@ -166,7 +207,7 @@ class StoreContract:
     def test_other_views_see_changes_at_once(self, store: Store, other_view: Store) -> None:
         alice = make_user()
         store.add_user(alice)
-        store.add_session(make_session(alice, "s1"))
+        store.add_session(alice.user, make_session(alice, "s1"))
         assert other_view.find_session("s1") is not None
         assert other_view.delete_session("s1") is True
         assert store.find_session("s1") is None
@@ -179,7 +220,7 @@ class StoreContract:
         def add_sessions(worker: int) -> None:
             try:
                 for n in range(25):
-                    store.add_session(make_session(alice, f"w{worker}-{n}"))
+                    store.add_session(alice.user, make_session(alice, f"w{worker}-{n}"))
             except BaseException as exc:  # reported below, in the test's own thread
                 errors.append(exc)
 
