@@ -14,4 +14,13 @@ from .models import User as User
 from .stores import Store as Store
 from .stores import open_store as open_store
 
-__all__ = ["Accounts", "AuthError", "AuthMiddleware", "Session", "Store", "User", "UserSource", "open_store"]
+__all__ = [
+    "Accounts",
+    "AuthError",
+    "AuthMiddleware",
+    "Session",
+    "Store",
+    "User",
+    "UserSource",
+    "open_store",
+]

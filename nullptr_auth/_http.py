@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_content_length
 
 from . import errors
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 logger = logging.getLogger("nullptr_auth")
 
@@ -39,6 +42,7 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
 }
 INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
 MAX_FORM_FIELDS = 32
+_CHUNK = 16 * 1024
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 
@@ -84,15 +88,12 @@ def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
     charset = parameters.get("charset", "utf-8").lower()
     if media_type not in (_JSON, _FORM) or charset not in ("utf-8", "utf8"):
         raise errors.UnsupportedMediaType()
-    request.max_content_length = max_body_size
+    body = _read_body(request.environ, max_body_size)
     try:
-        body = request.get_data(cache=False).decode("utf-8")
-        fields = _parse_json(body) if media_type == _JSON else _parse_form(body)
-    except RequestEntityTooLarge as exc:
-        raise errors.RequestTooLarge() from exc
+        text = body.decode("utf-8")
+        return _parse_json(text) if media_type == _JSON else _parse_form(text)
     except (ValueError, RecursionError) as exc:  # bad UTF-8 and bad JSON are ValueErrors
         raise errors.InvalidRequest() from exc
-    return fields
 
 
 def string_field(fields: Mapping[str, Any], name: str) -> str:
@@ -110,6 +111,31 @@ def string_field(fields: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """At most ``limit`` bytes of body; never reads past ``limit + 1``.
+
+    A declared Content-Length over the limit is refused unread. Without one, the body
+    is read only if the server terminates the stream (chunked requests), chunk by chunk.
+    """
+    stream = environ["wsgi.input"]
+    length = get_content_length(environ)
+    if length is not None:
+        if length > limit:
+            raise errors.RequestTooLarge()
+        return bytes(stream.read(length)) if length else b""
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    chunks: list[bytes] = []
+    received = 0
+    while received <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - received))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        received += len(chunk)
+    raise errors.RequestTooLarge()
+
+
 def _parse_json(body: str) -> dict[str, Any]:
     fields = json.loads(body)
     if not isinstance(fields, dict):
@@ -119,7 +145,10 @@ def _parse_json(body: str) -> dict[str, Any]:
 
 def _parse_form(body: str) -> dict[str, Any]:
     pairs = parse_qsl(
-        body, keep_blank_values=True, strict_parsing=bool(body), errors="strict",
+        body,
+        keep_blank_values=True,
+        strict_parsing=bool(body),
+        errors="strict",
         max_num_fields=MAX_FORM_FIELDS,
     )
     fields = dict(pairs)

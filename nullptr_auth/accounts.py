@@ -96,7 +96,9 @@ class Accounts:
         if not self._store.delete_user(self._record(username).id):
             raise UserNotFound()
 
-    def set_password(self, username: str, password: str, *, keep_session: str | None = None) -> None:
+    def set_password(
+        self, username: str, password: str, *, keep_session: str | None = None
+    ) -> None:
         """Replace the password and end the user's sessions, all but ``keep_session``.
 
         :raises UserNotFound, InvalidPassword:

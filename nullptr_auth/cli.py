@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 from werkzeug.serving import make_server
 
+from .demo import demo_app
 from .errors import AuthError, StoreUnavailable
 from .middleware import AuthMiddleware
-from .demo import demo_app
 from .models import Session
 from .stores import DEFAULT_DATABASE
 
@@ -48,7 +48,8 @@ def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     print(
         f"nullptr-auth: serving the demo app on http://{args.host}:{server.port}/"
         f" with {auth.store!r}",
-        file=sys.stderr, flush=True,
+        file=sys.stderr,
+        flush=True,
     )
     try:
         server.serve_forever()
@@ -96,12 +97,17 @@ def _session_purge(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 def _session_line(session: Session, username: str) -> str:
     ends_at = "never" if session.ends_at is None else session.ends_at.isoformat(timespec="seconds")
-    return "  ".join([
-        session.id, username, f"created {session.created_at.isoformat(timespec='seconds')}",
-        f"last seen {session.last_seen_at.isoformat(timespec='seconds')}",
-        f"expires {ends_at}", f"ip {session.ip or '-'}",
-        f"agent {session.user_agent or '-'!r}",
-    ])
+    return "  ".join(
+        [
+            session.id,
+            username,
+            f"created {session.created_at.isoformat(timespec='seconds')}",
+            f"last seen {session.last_seen_at.isoformat(timespec='seconds')}",
+            f"expires {ends_at}",
+            f"ip {session.ip or '-'}",
+            f"agent {session.user_agent or '-'!r}",
+        ]
+    )
 
 
 def _read_password() -> str:
@@ -123,7 +129,8 @@ def _fail(message: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nullptr-auth", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database", default=os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE),
+        "--database",
+        default=os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE),
         help=f"store URL (default: ${DATABASE_VARIABLE} or {DEFAULT_DATABASE})",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -155,7 +162,5 @@ def _parser() -> argparse.ArgumentParser:
     revoke = session.add_parser("revoke", help="end one session")
     revoke.add_argument("session_id")
     revoke.set_defaults(command=_session_revoke)
-    session.add_parser("purge", help="delete expired sessions").set_defaults(
-        command=_session_purge
-    )
+    session.add_parser("purge", help="delete expired sessions").set_defaults(command=_session_purge)
     return parser

@@ -31,17 +31,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeAlias
 
 from .accounts import UserSource
-from .passwords import DEFAULT_MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from .passwords import MIN_PASSWORD_LENGTH
 from .tokens import MIN_KEY_BYTES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"
-RequireAuth = Union[bool, Sequence[str], Callable[["WSGIEnvironment"], bool]]
+SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"  # noqa: S105 - a variable's name
+RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], bool]"
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ class Options:
             problems.check_duration(name, getattr(self, name), optional=True)
         problems.check_duration("activity_interval", self.activity_interval, optional=False)
         problems.check_int("max_body_size", self.max_body_size, minimum=1)
-        problems.check_int("max_password_length", self.max_password_length, minimum=MIN_PASSWORD_LENGTH)
+        problems.check_int(
+            "max_password_length", self.max_password_length, minimum=MIN_PASSWORD_LENGTH
+        )
         problems.raise_if_any()
 
 
@@ -96,9 +98,7 @@ class _Problems:
     def check_type(self, name: str, value: object, expected: type) -> bool:
         if isinstance(value, expected):
             return True
-        self.type_errors.append(
-            f"{name} must be {expected.__name__}, not {type(value).__name__}"
-        )
+        self.type_errors.append(f"{name} must be {expected.__name__}, not {type(value).__name__}")
         return False
 
     def check_keys(self, keys: tuple[bytes, ...]) -> None:
@@ -159,4 +159,3 @@ class _Problems:
             raise TypeError(problems)
         if self.value_errors:
             raise ValueError(problems)
-

@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
 def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     user = environ.get("nullptr_auth.user")
-    body = json.dumps({
-        "path": environ.get("PATH_INFO", ""),
-        "remote_user": environ.get("REMOTE_USER"),
-        "user": None if user is None else {"id": user.id, "username": user.username},
-    }).encode()
+    body = json.dumps(
+        {
+            "path": environ.get("PATH_INFO", ""),
+            "remote_user": environ.get("REMOTE_USER"),
+            "user": None if user is None else {"id": user.id, "username": user.username},
+        }
+    ).encode()
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )

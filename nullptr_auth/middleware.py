@@ -114,8 +114,12 @@ class AuthMiddleware:
         passwords = Passwords(password_hasher, max_length=max_password_length)
         self.accounts = Accounts(self.store, passwords, clock=clock, source=users)
         self.sessions = Sessions(
-            self.store, self.accounts, secret_keys=self.options.secret_keys, clock=clock,
-            lifetime=session_lifetime, idle_timeout=idle_timeout,
+            self.store,
+            self.accounts,
+            secret_keys=self.options.secret_keys,
+            clock=clock,
+            lifetime=session_lifetime,
+            idle_timeout=idle_timeout,
             activity_interval=activity_interval,
         )
         self._prefix = session_path
@@ -124,9 +128,7 @@ class AuthMiddleware:
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(self._prefix) or path.startswith("/user/"):
             response = self._answer(environ, path)
@@ -202,7 +204,9 @@ class AuthMiddleware:
         password = _http.string_field(fields, "password")
         try:
             user, token = self.sessions.login(
-                username, password, user_agent=request.user_agent.string,
+                username,
+                password,
+                user_agent=request.user_agent.string,
                 ip=request.remote_addr or "",
             )
         except errors.CredentialsError as error:
@@ -214,12 +218,14 @@ class AuthMiddleware:
     def _list_sessions(self, request: Request) -> Response:
         user, current = self._caller(request.environ)
         sessions = self.sessions.list(user.id)
-        return _http.json_response({
-            "user_id": user.id,
-            "username": user.username,
-            "session_id": current.id,
-            "sessions": [_session_json(s, current=s.id == current.id) for s in sessions],
-        })
+        return _http.json_response(
+            {
+                "user_id": user.id,
+                "username": user.username,
+                "session_id": current.id,
+                "sessions": [_session_json(s, current=s.id == current.id) for s in sessions],
+            }
+        )
 
     def _logout(self, request: Request) -> Response:
         _, current = self._caller(request.environ)

@@ -12,6 +12,8 @@ it costs as much time as a wrong password and timing does not reveal which names
 
 from __future__ import annotations
 
+import contextlib
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -23,7 +25,11 @@ DEFAULT_MAX_PASSWORD_LENGTH = 1024
 
 def default_hasher() -> argon2.PasswordHasher:
     return argon2.PasswordHasher(
-        time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16,
+        time_cost=2,
+        memory_cost=19 * 1024,
+        parallelism=1,
+        hash_len=32,
+        salt_len=16,
         type=argon2.Type.ID,
     )
 
@@ -46,16 +52,15 @@ class Passwords:
         self._dummy_hash: str | None = None
 
     def __repr__(self) -> str:
-        return f"<Passwords {self._hasher.type.name} t={self._hasher.time_cost} m={self._hasher.memory_cost}>"
+        hasher = self._hasher
+        return f"<Passwords {hasher.type.name} t={hasher.time_cost} m={hasher.memory_cost}>"
 
     def check_rules(self, password: str) -> None:
         """:raises InvalidPassword: if ``password`` is too short or too long."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidPassword()
         if len(password) > self.max_length:
-            raise InvalidPassword(
-                f"A password has at most {self.max_length} characters."
-            )
+            raise InvalidPassword(f"A password has at most {self.max_length} characters.")
 
     def hash(self, password: str) -> str:
         """The argon2id hash of a new password, after the rules are checked."""
@@ -83,7 +88,5 @@ class Passwords:
             return
         if self._dummy_hash is None:
             self._dummy_hash = self._hasher.hash("nullptr_auth dummy password")
-        try:
+        with contextlib.suppress(VerificationError):
             self._hasher.verify(self._dummy_hash, password)
-        except VerificationError:
-            pass

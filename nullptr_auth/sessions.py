@@ -71,7 +71,12 @@ class Sessions:
         return self._signer
 
     def login(
-        self, username: str, password: str, *, user_agent: str = "", ip: str = "",
+        self,
+        username: str,
+        password: str,
+        *,
+        user_agent: str = "",
+        ip: str = "",
         device: str = "",
     ) -> tuple[User, str]:
         """A new session for these credentials, and its token.
@@ -89,10 +94,16 @@ class Sessions:
         self._store.add_session(
             user,
             Session(
-                session_id, user.id, now, now,
+                session_id,
+                user.id,
+                now,
+                now,
                 expires_at=None if self.lifetime is None else now + self.lifetime,
                 idle_expires_at=self._idle_deadline(now),
-                user_agent=user_agent, ip=ip, device=device, token_hash=issued.token_hash,
+                user_agent=user_agent,
+                ip=ip,
+                device=device,
+                token_hash=issued.token_hash,
             ),
         )
         return issued.token

@@ -100,6 +100,4 @@ class TokenSigner:
 
 def _derive(key: bytes) -> bytes:
     """itsdangerous' own "hmac" derivation, done once per key instead of per request."""
-    return Signer(
-        key, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256
-    ).derive_key()
+    return Signer(key, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256).derive_key()

@@ -83,8 +83,9 @@ class MemoryStore:
             found = self._sessions.get(session_id)
             if found is not None:
                 username, session = found
-                self._sessions[session_id] = username, replace(
-                    session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at
+                self._sessions[session_id] = (
+                    username,
+                    replace(session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at),
                 )
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:

@@ -12,6 +12,7 @@ Tables are prefixed ``nullptr_auth_`` so they can live in an application's own d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -64,7 +65,9 @@ _SESSION_COLUMNS = (
     "s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_expires_at,"
     " s.user_agent, s.ip, s.device, s.token_hash"
 )
-_FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"
+_FIND_SESSION = (
+    f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
+)
 _ADD_FAILURE = """
 INSERT INTO nullptr_auth_failures VALUES (?1, ?2 + ?3, 1)
 ON CONFLICT (key) DO UPDATE SET
@@ -118,17 +121,20 @@ class SQLiteStore:
 
     def set_password_hash(self, user_id: str, password_hash: str) -> bool:
         with self._cursor() as db:
-            return db.execute(
-                "UPDATE nullptr_auth_users SET password_hash = ? WHERE id = ?",
-                (password_hash, user_id),
-            ).rowcount == 1
+            return (
+                db.execute(
+                    "UPDATE nullptr_auth_users SET password_hash = ? WHERE id = ?",
+                    (password_hash, user_id),
+                ).rowcount
+                == 1
+            )
 
     def delete_user(self, user_id: str) -> bool:
         with self._cursor() as db:
             db.execute("DELETE FROM nullptr_auth_sessions WHERE user_id = ?", (user_id,))
-            return db.execute(
-                "DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)
-            ).rowcount == 1
+            return (
+                db.execute("DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)).rowcount == 1
+            )
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(self, user: User, session: Session) -> None:
@@ -136,10 +142,17 @@ class SQLiteStore:
             db.execute(
                 "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session.id, session.user_id, user.username, session.token_hash,
-                    session.created_at.timestamp(), session.last_seen_at.timestamp(),
-                    _timestamp(session.expires_at), _timestamp(session.idle_expires_at),
-                    session.user_agent, session.ip, session.device,
+                    session.id,
+                    session.user_id,
+                    user.username,
+                    session.token_hash,
+                    session.created_at.timestamp(),
+                    session.last_seen_at.timestamp(),
+                    _timestamp(session.expires_at),
+                    _timestamp(session.idle_expires_at),
+                    session.user_agent,
+                    session.ip,
+                    session.device,
                 ),
             )
 
@@ -152,7 +165,7 @@ class SQLiteStore:
         return User(session.user_id, row[0]), session
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
-        query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"
+        query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"  # noqa: S608
         with self._cursor() as db:
             if user_id is None:
                 rows = db.execute(f"{query} ORDER BY s.created_at, s.id").fetchall()
@@ -175,9 +188,7 @@ class SQLiteStore:
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
         with self._cursor() as db:
             if user_id is None:
-                cursor = db.execute(
-                    "DELETE FROM nullptr_auth_sessions WHERE id = ?", (session_id,)
-                )
+                cursor = db.execute("DELETE FROM nullptr_auth_sessions WHERE id = ?", (session_id,))
             else:
                 cursor = db.execute(
                     "DELETE FROM nullptr_auth_sessions WHERE id = ? AND user_id = ?",
@@ -195,8 +206,7 @@ class SQLiteStore:
     def purge_sessions(self, now: datetime) -> int:
         with self._cursor() as db:
             return db.execute(
-                "DELETE FROM nullptr_auth_sessions WHERE expires_at <= ?1"
-                " OR idle_expires_at <= ?1",
+                "DELETE FROM nullptr_auth_sessions WHERE expires_at <= ?1 OR idle_expires_at <= ?1",
                 (now.timestamp(),),
             ).rowcount
 
@@ -233,7 +243,7 @@ class SQLiteStore:
     # -- connections ------------------------------------------------------------------
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection inside one transaction; driver errors become StoreUnavailable."""
+        """This thread's connection in one transaction; driver errors become StoreUnavailable."""
         try:
             connection = self._connection()
             with connection:
@@ -255,10 +265,8 @@ class SQLiteStore:
 
     def _create_file(self) -> None:
         """Create the file owner-only before SQLite does, so the key is never world-readable."""
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            pass
 
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
         with self._schema_lock:
@@ -289,8 +297,14 @@ def _user(row: Any) -> UserRecord:
 def _session(row: Any) -> Session:
     session_id, user_id, created, last_seen, expires, idle, agent, ip, device, token_hash = row
     return Session(
-        session_id, user_id,
+        session_id,
+        user_id,
         datetime.fromtimestamp(created, timezone.utc),
         datetime.fromtimestamp(last_seen, timezone.utc),
-        _datetime(expires), _datetime(idle), agent, ip, device, bytes(token_hash),
+        _datetime(expires),
+        _datetime(idle),
+        agent,
+        ip,
+        device,
+        bytes(token_hash),
     )

@@ -32,8 +32,16 @@ def make_session(
     idle_expires_at: datetime | None = T0 + timedelta(days=14),
 ) -> Session:
     return Session(
-        session_id or uuid.uuid4().hex, user.id, created_at, created_at, expires_at,
-        idle_expires_at, "agent/1.0", "192.0.2.1", "laptop", token_hash=uuid.uuid4().bytes * 2,
+        session_id or uuid.uuid4().hex,
+        user.id,
+        created_at,
+        created_at,
+        expires_at,
+        idle_expires_at,
+        "agent/1.0",
+        "192.0.2.1",
+        "laptop",
+        token_hash=uuid.uuid4().bytes * 2,
     )
 
 
@@ -94,7 +102,9 @@ class StoreContract:
     def test_sessions_without_deadlines_round_trip(self, store: Store) -> None:
         alice = make_user()
         store.add_user(alice)
-        store.add_session(alice.user, make_session(alice, "s1", expires_at=None, idle_expires_at=None))
+        store.add_session(
+            alice.user, make_session(alice, "s1", expires_at=None, idle_expires_at=None)
+        )
         found = store.find_session("s1")
         assert found is not None
         assert found[1].expires_at is None
@@ -104,7 +114,9 @@ class StoreContract:
         alice, bob = make_user("alice"), make_user("bob")
         store.add_user(alice)
         store.add_user(bob)
-        store.add_session(alice.user, make_session(alice, "late", created_at=T0 + timedelta(hours=1)))
+        store.add_session(
+            alice.user, make_session(alice, "late", created_at=T0 + timedelta(hours=1))
+        )
         store.add_session(alice.user, make_session(alice, "early"))
         store.add_session(bob.user, make_session(bob, "bobs"))
         assert [s.id for s in store.list_sessions(alice.id)] == ["early", "late"]
@@ -149,9 +161,13 @@ class StoreContract:
         store.add_user(alice)
         now = T0 + timedelta(days=10)
         store.add_session(alice.user, make_session(alice, "absolute", expires_at=now))
-        store.add_session(alice.user, make_session(alice, "idle", idle_expires_at=now - timedelta(seconds=1)))
+        store.add_session(
+            alice.user, make_session(alice, "idle", idle_expires_at=now - timedelta(seconds=1))
+        )
         store.add_session(alice.user, make_session(alice, "live"))
-        store.add_session(alice.user, make_session(alice, "forever", expires_at=None, idle_expires_at=None))
+        store.add_session(
+            alice.user, make_session(alice, "forever", expires_at=None, idle_expires_at=None)
+        )
         assert store.purge_sessions(now) == 2
         assert {s.id for s in store.list_sessions()} == {"live", "forever"}
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import os
-import stat
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def test_a_locked_database_is_an_outage(tmp_path: Path) -> None:
     ],
 )
 def test_bad_urls_are_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="sqlite|scheme"):
+    with pytest.raises(ValueError, match=r"sqlite|scheme"):
         open_store(url)
 
 

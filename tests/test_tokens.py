@@ -1,0 +1,208 @@
+"""Tokens: signing, tampering, the whole-token match, key rotation (SPEC §7)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections.abc import Callable
+
+import pytest
+import webtest
+from itsdangerous import Signer
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from nullptr_auth import AuthMiddleware
+from nullptr_auth.errors import InvalidSession
+from nullptr_auth.stores import MemoryStore
+from nullptr_auth.tokens import SALT, TokenSigner, matches, token_hash
+
+from .conftest import PASSWORD, SECRET_KEY, MakeAuth, login
+
+KEY = b"k" * 32
+OTHER_KEY = b"o" * 32
+
+
+def issued() -> str:
+    return TokenSigner([KEY]).issue("0123456789abcdef0123456789abcdef").token
+
+
+def test_a_token_is_url_safe_ascii_with_at_least_128_random_bits() -> None:
+    token = issued()
+    assert re.fullmatch(r"[A-Za-z0-9_\-.]+", token)
+    _, secret, _ = token.split(".")
+    assert len(secret) >= 22  # base64 of 16 bytes or more
+    assert issued() != token
+
+
+def test_the_signature_is_hmac_sha256_under_its_own_salt() -> None:
+    token = issued()
+    value, _, signature = token.rpartition(".")
+
+    def signature_with(salt: bytes) -> bytes:
+        return Signer(
+            KEY, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256
+        ).get_signature(value)
+
+    assert signature.encode() == signature_with(SALT)
+    assert signature.encode() != signature_with(b"itsdangerous.Signer")
+
+
+def test_only_the_hash_is_kept() -> None:
+    result = TokenSigner([KEY]).issue("abc")
+    assert result.token_hash == hashlib.sha256(result.token.encode()).digest()
+    assert result.token not in repr(result)
+    assert matches(result.token, result.token_hash)
+    assert not matches(result.token + "=", result.token_hash)
+
+
+def _alter(position: int) -> Callable[[str], str]:
+    def alter(token: str) -> str:
+        swapped = "A" if token[position] != "A" else "B"
+        return token[:position] + swapped + token[position + 1 :]
+
+    return alter
+
+
+def _tampering_cases() -> list[object]:
+    length = len(issued())
+    cases: list[object] = [
+        pytest.param(_alter(position), id=f"position-{position}") for position in range(length)
+    ]
+    cases += [
+        pytest.param(lambda t: t + "=", id="one-padding"),
+        pytest.param(lambda t: t + "==", id="two-padding"),
+        pytest.param(lambda t: t[:-1], id="truncated-by-one"),
+        pytest.param(lambda t: t[: len(t) // 2], id="truncated-by-half"),
+        pytest.param(lambda t: t.rpartition(".")[0], id="signature-removed"),
+        pytest.param(lambda t: t + ".", id="trailing-separator"),
+        pytest.param(lambda t: "." + t, id="leading-separator"),
+        pytest.param(lambda t: t.replace(".", ":"), id="other-separator"),
+        pytest.param(lambda t: t.swapcase(), id="case-swapped"),
+        pytest.param(lambda t: "", id="empty"),
+        pytest.param(lambda t: t + "\u00e9", id="non-ascii-appended"),
+        pytest.param(lambda t: "\u212a" + t[1:], id="kelvin-sign"),
+        pytest.param(
+            lambda t: TokenSigner([OTHER_KEY]).issue(t.split(".")[0]).token, id="other-key"
+        ),
+        pytest.param(
+            lambda t: (
+                Signer(KEY, salt=b"another-purpose", digest_method=hashlib.sha256)
+                .sign(t.rpartition(".")[0])
+                .decode()
+            ),
+            id="wrong-salt",
+        ),
+        pytest.param(
+            lambda t: Signer(KEY, salt=SALT).sign(t.rpartition(".")[0]).decode(),
+            id="sha1-signature",
+        ),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("tamper", _tampering_cases())
+def test_tampered_tokens_are_refused(make_auth: MakeAuth, tamper: Callable[[str], str]) -> None:
+    auth = make_auth(secret_keys=[KEY])
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth)
+    headers = login(client)
+    forged = tamper(headers["Token"])
+    assert forged != headers["Token"]
+    environ = EnvironBuilder("/app").get_environ()
+    environ.update({"HTTP_USERNAME": "alice", "HTTP_TOKEN": forged})
+    _, status, _ = run_wsgi_app(auth, environ)
+    assert status.startswith("401")
+
+
+def test_lenient_base64_variants_pass_the_signature_but_not_the_hash() -> None:
+    """The reason the whole token is compared: itsdangerous accepts these spellings."""
+    signer = TokenSigner([KEY])
+    result = signer.issue("abc")
+    variants = [result.token + "=", result.token + "=="]
+    last = result.token[-1]
+    variants += [
+        result.token[:-1] + c for c in string.ascii_letters + string.digits + "-_" if c != last
+    ]
+    passing_signature = []
+    for variant in variants:
+        try:
+            signer.session_id(variant)
+        except InvalidSession:
+            continue
+        passing_signature.append(variant)
+    assert passing_signature, "itsdangerous became strict; this defence is still right"
+    assert not any(matches(variant, result.token_hash) for variant in passing_signature)
+
+
+def test_a_forged_token_is_refused_before_the_store_is_asked() -> None:
+    class CountingStore(MemoryStore):
+        lookups = 0
+
+        def find_session(self, session_id: str) -> None:  # type: ignore[override]
+            CountingStore.lookups += 1
+
+    auth = AuthMiddleware(lambda e, s: [], CountingStore(), secret_keys=[KEY])
+    with pytest.raises(InvalidSession):
+        auth.sessions.authenticate("alice", TokenSigner([OTHER_KEY]).issue("abc").token)
+    assert CountingStore.lookups == 0
+
+
+# -- key rotation -----------------------------------------------------------------------
+def test_rotation_old_tokens_verify_new_ones_use_the_newest_key(make_auth: MakeAuth) -> None:
+    store = MemoryStore()
+    old = webtest.TestApp(make_auth(store, secret_keys=[KEY]))
+    old.app.accounts.create("alice", PASSWORD)
+    old_headers = login(old)
+    rotated = webtest.TestApp(make_auth(store, secret_keys=[OTHER_KEY, KEY]))
+    assert rotated.get("/app", headers=old_headers).json["remote_user"] == "alice"
+    new_headers = login(rotated)
+    old.get("/app", headers=new_headers, status=401)  # signed with the newest key
+    only_new = webtest.TestApp(make_auth(store, secret_keys=[OTHER_KEY]))
+    assert only_new.get("/app", headers=new_headers).json["remote_user"] == "alice"
+    only_new.get("/app", headers=old_headers, status=401)  # dropped key ends its sessions
+
+
+def test_keys_come_from_the_environment(
+    make_auth: MakeAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore()
+    signed_with_other = webtest.TestApp(make_auth(store, secret_keys=[OTHER_KEY]))
+    signed_with_other.app.accounts.create("alice", PASSWORD)
+    headers = login(signed_with_other)
+    monkeypatch.setenv("NULLPTR_AUTH_SECRET_KEYS", f"{'n' * 32}, {OTHER_KEY.decode()}")
+    from_env = webtest.TestApp(make_auth(store, secret_keys=None))
+    assert from_env.get("/app", headers=headers).json["remote_user"] == "alice"
+
+
+def test_a_generated_key_is_kept_and_shared_through_the_store(
+    make_auth: MakeAuth, tmp_path: object
+) -> None:
+    database = f"sqlite:///{tmp_path}/auth.db"
+    first = webtest.TestApp(make_auth(database, secret_keys=None))
+    second = webtest.TestApp(make_auth(database, secret_keys=None))
+    first.app.accounts.create("alice", PASSWORD)
+    headers = login(first)
+    assert second.get("/app", headers=headers).json["remote_user"] == "alice"
+    restarted = webtest.TestApp(make_auth(database, secret_keys=None))
+    assert restarted.get("/app", headers=headers).json["remote_user"] == "alice"
+    elsewhere = webtest.TestApp(make_auth(f"sqlite:///{tmp_path}/other.db", secret_keys=None))
+    elsewhere.app.accounts.create("alice", PASSWORD)
+    elsewhere.get("/app", headers=headers, status=401)
+
+
+def test_a_signer_never_shows_its_keys() -> None:
+    assert KEY.decode() not in repr(TokenSigner([KEY]))
+    assert SECRET_KEY not in repr(TokenSigner([SECRET_KEY.encode()]))
+
+
+@pytest.mark.parametrize(
+    "keys", [pytest.param([], id="none"), pytest.param([b"short"], id="short")]
+)
+def test_a_signer_needs_strong_keys(keys: list[bytes]) -> None:
+    with pytest.raises(ValueError, match="key"):
+        TokenSigner(keys)
+
+
+def test_token_hash_is_sha256() -> None:
+    assert token_hash("abc") == hashlib.sha256(b"abc").digest()
