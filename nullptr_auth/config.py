@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -48,7 +48,7 @@ RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], boo
 class Options:
     """The validated configuration of one middleware; two middlewares never share it."""
 
-    secret_keys: tuple[bytes, ...]
+    secret_keys: tuple[bytes, ...] = field(repr=False)
     session_path: str
     require_auth: RequireAuth
     registration: bool

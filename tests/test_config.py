@@ -1,0 +1,88 @@
+"""Options are keyword-only and validated at construction, every problem at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from nullptr_auth import AuthMiddleware
+
+from .conftest import RecordingApp
+
+
+def build(**options: Any) -> AuthMiddleware:
+    options.setdefault("secret_keys", ["k" * 32])
+    return AuthMiddleware(RecordingApp(), "memory://", **options)
+
+
+def test_defaults_are_valid_and_do_no_io(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    AuthMiddleware(RecordingApp())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        AuthMiddleware(RecordingApp(), "memory://", ["k" * 32])  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        pytest.param({"secret_keys": ["short"]}, ValueError, "32 bytes", id="short-key"),
+        pytest.param({"secret_keys": [123]}, TypeError, "secret key", id="key-not-bytes"),
+        pytest.param({"session_path": "session"}, ValueError, "session_path", id="relative-path"),
+        pytest.param({"session_path": "/session/"}, ValueError, "session_path", id="slash-end"),
+        pytest.param({"session_path": 1}, TypeError, "session_path", id="path-not-str"),
+        pytest.param({"require_auth": "/api"}, TypeError, "require_auth", id="prefix-not-list"),
+        pytest.param({"require_auth": ["api"]}, ValueError, "require_auth", id="prefix-relative"),
+        pytest.param({"registration": "yes"}, TypeError, "registration", id="registration-str"),
+        pytest.param({"session_lifetime": 30}, TypeError, "session_lifetime", id="lifetime-int"),
+        pytest.param(
+            {"idle_timeout": timedelta(0)}, ValueError, "idle_timeout", id="idle-timeout-zero"
+        ),
+        pytest.param({"activity_interval": None}, TypeError, "activity_interval", id="interval"),
+        pytest.param({"max_body_size": 0}, ValueError, "max_body_size", id="body-size-zero"),
+        pytest.param({"max_body_size": True}, TypeError, "max_body_size", id="body-size-bool"),
+        pytest.param(
+            {"max_password_length": 8}, ValueError, "max_password_length", id="max-below-min"
+        ),
+        pytest.param({"users": object()}, TypeError, "UserSource", id="users-not-a-source"),
+    ],
+)
+def test_invalid_options_are_refused(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        build(**options)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(TypeError) as raised:
+        build(secret_keys=["short"], session_path="nope", registration=1, max_body_size=-1)
+    message = str(raised.value)
+    for name in ("32 bytes", "session_path", "registration", "max_body_size"):
+        assert name in message
+
+
+def test_expiry_can_be_switched_off() -> None:
+    build(session_lifetime=None, idle_timeout=None)
+
+
+def test_a_bad_database_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="scheme"):
+        AuthMiddleware(RecordingApp(), "mysql://db")
+
+
+def test_two_middlewares_in_one_process_differ() -> None:
+    first = build(session_path="/a")
+    second = build(session_path="/b")
+    assert first.options.session_path == "/a"
+    assert second.options.session_path == "/b"
+
+
+def test_repr_shows_no_secret() -> None:
+    assert "k" * 32 not in repr(build())
+    assert "k" * 32 not in repr(build().options)
