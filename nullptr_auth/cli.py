@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         auth = AuthMiddleware(demo_app, args.database, registration=True)
+    except (ValueError, TypeError) as error:
+        return _fail(str(error))
+    try:
         return int(args.command(auth, args) or 0)
     except StoreUnavailable as error:
         return _fail(f"{error.message} ({error.__cause__})")
@@ -41,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     except KeyboardInterrupt:
         return 130
+    finally:
+        auth.store.close()
 
 
 def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -76,14 +76,20 @@ MakeAuth = Callable[..., AuthMiddleware]
 
 
 @pytest.fixture
-def make_auth(clock: FrozenClock, downstream: RecordingApp) -> MakeAuth:
+def make_auth(clock: FrozenClock, downstream: RecordingApp) -> Iterator[MakeAuth]:
+    """Build middlewares with test defaults; their stores are closed after the test."""
+    made: list[AuthMiddleware] = []
+
     def make(database: Any = "memory://", **options: Any) -> AuthMiddleware:
         options.setdefault("secret_keys", [SECRET_KEY])
         options.setdefault("password_hasher", CHEAP_HASHER)
         options.setdefault("clock", clock)
-        return AuthMiddleware(options.pop("app", downstream), database, **options)
+        made.append(AuthMiddleware(options.pop("app", downstream), database, **options))
+        return made[-1]
 
-    return make
+    yield make
+    for auth in made:
+        auth.store.close()
 
 
 @pytest.fixture

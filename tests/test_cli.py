@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import webtest
 
-from nullptr_auth import AuthMiddleware
 from nullptr_auth.cli import main
 
-from .conftest import CHEAP_HASHER, PASSWORD, RecordingApp, login
+from .conftest import PASSWORD, MakeAuth, login
 
 
 @pytest.fixture
@@ -28,9 +28,12 @@ def run(database: str, *argv: str, stdin: str = "") -> int:
         return main(["--database", database, *argv])
 
 
-def web(database: str) -> webtest.TestApp:
-    """An HTTP view of the same store, as a running server would have."""
-    return webtest.TestApp(AuthMiddleware(RecordingApp(), database, password_hasher=CHEAP_HASHER))
+@pytest.fixture
+def web(make_auth: MakeAuth, database: str) -> webtest.TestApp:
+    """An HTTP view of the same store, as a running server would have, on real time."""
+    return webtest.TestApp(
+        make_auth(database, secret_keys=None, clock=lambda: datetime.now(timezone.utc))
+    )
 
 
 def test_create_and_list_users(database: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,14 +45,14 @@ def test_create_and_list_users(database: str, capsys: pytest.CaptureFixture[str]
     assert [line.split()[1] for line in out.splitlines()[2:]] == ["alice", "bob"]
 
 
-def test_the_password_read_from_stdin_is_exact(database: str) -> None:
+def test_the_password_read_from_stdin_is_exact(database: str, web: webtest.TestApp) -> None:
     run(database, "user", "create", "alice", stdin="  spaces kept  \n")
-    login(web(database), password="  spaces kept  ")
+    login(web, password="  spaces kept  ")
 
 
-def test_a_created_user_can_log_in_over_http(database: str) -> None:
+def test_a_created_user_can_log_in_over_http(database: str, web: webtest.TestApp) -> None:
     run(database, "user", "create", "alice", stdin=PASSWORD + "\n")
-    client = web(database)
+    client = web
     assert client.get("/session", headers=login(client)).json["username"] == "alice"
 
 
@@ -94,9 +97,9 @@ def test_a_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert raised.value.code == 2
 
 
-def test_set_password_and_delete_end_sessions(database: str) -> None:
+def test_set_password_and_delete_end_sessions(database: str, web: webtest.TestApp) -> None:
     run(database, "user", "create", "alice", stdin=PASSWORD)
-    client = web(database)
+    client = web
     headers = login(client)
     assert run(database, "user", "set-password", "alice", stdin="another long password") == 0
     client.get("/app", headers=headers, status=401)
@@ -108,10 +111,12 @@ def test_set_password_and_delete_end_sessions(database: str) -> None:
     )
 
 
-def test_list_and_revoke_sessions(database: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_and_revoke_sessions(
+    database: str, web: webtest.TestApp, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(database, "user", "create", "alice", stdin=PASSWORD)
     run(database, "user", "create", "bob", stdin=PASSWORD)
-    client = web(database)
+    client = web
     alice, bob = login(client), login(client, "bob")
     capsys.readouterr()
     assert run(database, "session", "list", "alice") == 0

@@ -65,14 +65,12 @@ _SESSION_COLUMNS = (
     "s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_expires_at,"
     " s.user_agent, s.ip, s.device, s.token_hash"
 )
-_FIND_SESSION = (
-    f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
-)
+_FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
 _ADD_FAILURE = """
-INSERT INTO nullptr_auth_failures VALUES (?1, ?2 + ?3, 1)
+INSERT INTO nullptr_auth_failures VALUES (:key, :now + :window, 1)
 ON CONFLICT (key) DO UPDATE SET
-    count = CASE WHEN window_ends_at <= ?2 THEN 1 ELSE count + 1 END,
-    window_ends_at = CASE WHEN window_ends_at <= ?2 THEN ?2 + ?3 ELSE window_ends_at END
+    count = CASE WHEN window_ends_at <= :now THEN 1 ELSE count + 1 END,
+    window_ends_at = CASE WHEN window_ends_at <= :now THEN :now + :window ELSE window_ends_at END
 RETURNING count
 """
 
@@ -88,7 +86,8 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        self._schema_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._schema_ready = False
 
     def __repr__(self) -> str:
@@ -206,15 +205,17 @@ class SQLiteStore:
     def purge_sessions(self, now: datetime) -> int:
         with self._cursor() as db:
             return db.execute(
-                "DELETE FROM nullptr_auth_sessions WHERE expires_at <= ?1 OR idle_expires_at <= ?1",
-                (now.timestamp(),),
+                "DELETE FROM nullptr_auth_sessions"
+                " WHERE expires_at <= :now OR idle_expires_at <= :now",
+                {"now": now.timestamp()},
             ).rowcount
 
     # -- failed-login counters ---------------------------------------------------------
     def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
         with self._cursor() as db:
             row = db.execute(
-                _ADD_FAILURE, (key, now.timestamp(), window.total_seconds())
+                _ADD_FAILURE,
+                {"key": key, "now": now.timestamp(), "window": window.total_seconds()},
             ).fetchone()
         return int(row[0])
 
@@ -235,10 +236,12 @@ class SQLiteStore:
         return bytes(row[0])
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            del self._local.connection
+        """Close every connection this store opened, in any thread; the next use reopens."""
+        with self._lock:
+            self._local = threading.local()
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()
 
     # -- connections ------------------------------------------------------------------
     @contextmanager
@@ -254,14 +257,28 @@ class SQLiteStore:
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            self._create_file()
-            connection = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, check_same_thread=False
-            )
+            connection = self._connect()
+            with self._lock:
+                self._close_connections_of_finished_threads()
+                self._connections[threading.current_thread()] = connection
+                self._local.connection = connection
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        self._create_file()
+        connection = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
+        try:
             connection.execute("PRAGMA synchronous = FULL")
             self._ensure_schema(connection)
-            self._local.connection = connection
+        except BaseException:
+            connection.close()
+            raise
         return connection
+
+    def _close_connections_of_finished_threads(self) -> None:
+        """A thread's connection outlives the thread; close it when the next one opens."""
+        for thread in [thread for thread in self._connections if not thread.is_alive()]:
+            self._connections.pop(thread).close()
 
     def _create_file(self) -> None:
         """Create the file owner-only before SQLite does, so the key is never world-readable."""
@@ -269,7 +286,7 @@ class SQLiteStore:
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
-        with self._schema_lock:
+        with self._lock:
             if self._schema_ready:
                 return
             connection.execute("PRAGMA journal_mode = WAL")
