@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -31,10 +32,12 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
     errors.MethodNotAllowed: (405, "METHOD_NOT_ALLOWED"),
     errors.IncorrectUsername: (401, "INCORRECT_USERNAME"),
     errors.IncorrectPassword: (401, "INCORRECT_PASSWORD"),
+    errors.AccountDisabled: (403, "ACCOUNT_DISABLED"),
     errors.CredentialsError: (401, "INCORRECT_CREDENTIALS"),
     errors.AuthorizationRequired: (401, "AUTHORIZATION_REQUIRED"),
     errors.InvalidSession: (401, "INVALID_SESSION"),
     errors.SessionNotFound: (404, "SESSION_NOT_FOUND"),
+    errors.TooManySessions: (403, "TOO_MANY_SESSIONS"),
     errors.InvalidUsername: (400, "INVALID_USERNAME"),
     errors.InvalidPassword: (400, "INVALID_PASSWORD"),
     errors.UsernameTaken: (409, "USERNAME_TAKEN"),
@@ -43,6 +46,7 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
 INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
 MAX_FORM_FIELDS = 32
 _CHUNK = 16 * 1024
+_NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 
@@ -108,6 +112,21 @@ def string_field(fields: Mapping[str, Any], name: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise errors.InvalidRequest(f"The field {name!r} is not valid Unicode.") from exc
+    return value
+
+
+def label_field(fields: Mapping[str, Any], name: str, *, max_length: int) -> str:
+    """An optional short label: absent is ``""``; no control or format characters.
+
+    :raises InvalidRequest: if it is not a string, is too long, or is not plain text.
+    """
+    if fields.get(name) is None:
+        return ""
+    value = string_field(fields, name)
+    if len(value) > max_length:
+        raise errors.InvalidRequest(f"The field {name!r} has at most {max_length} characters.")
+    if any(unicodedata.category(character) in _NOT_PLAIN_TEXT for character in value):
+        raise errors.InvalidRequest(f"The field {name!r} must not hold control characters.")
     return value
 
 

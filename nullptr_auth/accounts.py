@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .errors import IncorrectPassword, IncorrectUsername, UserNotFound
+from .errors import AccountDisabled, IncorrectPassword, IncorrectUsername, UserNotFound
 from .models import User, UserRecord
 from .passwords import Passwords
 from .stores.base import Store
@@ -91,6 +91,16 @@ class Accounts:
     def list(self) -> list[User]:
         return [record.user for record in self._store.list_users()]
 
+    def disable(self, username: str) -> None:
+        """Refuse the user's logins and end every session of theirs. :raises UserNotFound:"""
+        if not self._store.set_disabled(self._record(username).id, True):
+            raise UserNotFound()
+
+    def enable(self, username: str) -> None:
+        """Let a disabled user log in again. :raises UserNotFound:"""
+        if not self._store.set_disabled(self._record(username).id, False):
+            raise UserNotFound()
+
     def delete(self, username: str) -> None:
         """Delete the user and every session of theirs. :raises UserNotFound:"""
         if not self._store.delete_user(self._record(username).id):
@@ -104,16 +114,18 @@ class Accounts:
         :raises UserNotFound, InvalidPassword:
         """
         user_id = self._record(username).id
-        if not self._store.set_password_hash(user_id, self._passwords.hash(password)):
+        password_hash = self._passwords.hash(password)
+        if not self._store.set_password_hash(
+            user_id, password_hash, end_sessions=True, keep=keep_session
+        ):
             raise UserNotFound()
-        self._store.delete_sessions(user_id, keep=keep_session)
 
     def check_credentials(self, username: str, password: str) -> User:
         """The user these credentials belong to; an outdated hash is replaced on the way.
 
         An unknown username costs the same argon2 work as a wrong password.
 
-        :raises IncorrectUsername, IncorrectPassword:
+        :raises IncorrectUsername, IncorrectPassword, AccountDisabled:
         """
         if self._source is not None:
             return self._check_with_source(self._source, username, password)
@@ -122,16 +134,26 @@ class Accounts:
             self._passwords.waste_time(password)
             raise IncorrectUsername()
         new_hash = self._passwords.verify(record.password_hash, password)
+        if record.disabled:
+            raise AccountDisabled()
         if new_hash is not None:
-            self._store.set_password_hash(record.id, new_hash)
+            self._store.set_password_hash(record.id, new_hash, end_sessions=False)
         return record.user
 
-    def check_password(self, user: User, password: str) -> None:
-        """:raises IncorrectPassword: if ``password`` is not ``user``'s current one."""
+    def change_password(
+        self, user: User, old_password: str, new_password: str, *, keep_session: str | None
+    ) -> None:
+        """A user changing their own password; their sessions but ``keep_session`` end.
+
+        :raises InvalidPassword: if the new password breaks the rules (checked first).
+        :raises IncorrectPassword: if the old password is not the current one.
+        """
+        self._passwords.check_rules(new_password)
         try:
-            self.check_credentials(user.username, password)
-        except IncorrectUsername as exc:
+            self.check_credentials(user.username, old_password)
+        except IncorrectUsername as exc:  # deleted since the request authenticated
             raise IncorrectPassword() from exc
+        self.set_password(user.username, new_password, keep_session=keep_session)
 
     def _check_with_source(self, source: UserSource, username: str, password: str) -> User:
         user = source.find_user(username.lower()) if username.isascii() else None

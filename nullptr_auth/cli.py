@@ -77,6 +77,16 @@ def _user_delete(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     print(f"deleted {args.username.lower()} and all their sessions")
 
 
+def _user_disable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    auth.accounts.disable(args.username)
+    print(f"disabled {args.username.lower()} and ended all their sessions")
+
+
+def _user_enable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    auth.accounts.enable(args.username)
+    print(f"enabled {args.username.lower()}")
+
+
 def _user_set_password(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     auth.accounts.set_password(args.username, _read_password())
     print(f"changed the password of {args.username.lower()} and ended all their sessions")
@@ -110,7 +120,8 @@ def _session_line(session: Session, username: str) -> str:
             f"last seen {session.last_seen_at.isoformat(timespec='seconds')}",
             f"expires {ends_at}",
             f"ip {session.ip or '-'}",
-            f"agent {session.user_agent or '-'!r}",
+            f"device {session.device or '-'!r}",
+        f"agent {session.user_agent or '-'!r}",
         ]
     )
 
@@ -152,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
         ("create", _user_create, "create a user"),
         ("delete", _user_delete, "delete a user and their sessions"),
         ("set-password", _user_set_password, "change a password; ends all sessions"),
+        ("disable", _user_disable, "refuse a user's logins; ends all sessions"),
+        ("enable", _user_enable, "let a disabled user log in again"),
     ]:
         sub = user.add_parser(name, help=help_text)
         sub.add_argument("username")

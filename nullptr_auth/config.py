@@ -17,6 +17,13 @@ option                    default             why
                                               request
 ``max_body_size``         64 KiB              a login body is tiny; refuse floods unread
 ``max_password_length``   1024                bounds the cost of hashing
+``max_sessions_per_user`` ``None``            one login per device, as many devices as
+                                              the user likes
+``session_limit_policy``  ``"evict_oldest"``  at the limit a new login still works (the
+                                              least recently used session ends); ``"reject"``
+                                              refuses it with TOO_MANY_SESSIONS
+``password_blocklist``    ``None``            NIST asks for one; which list is the
+                                              deployer's choice
 ``reveal_unknown_users``  ``True``            the contract's distinct INCORRECT_USERNAME
 ``trust_remote_user``     ``False``           an upstream REMOTE_USER is spoofable unless a
                                               trusted server set it
@@ -40,6 +47,7 @@ from .tokens import MIN_KEY_BYTES
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+SESSION_LIMIT_POLICIES = ("evict_oldest", "reject")
 SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"  # noqa: S105 - a variable's name
 RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], bool]"
 
@@ -57,6 +65,8 @@ class Options:
     activity_interval: timedelta
     max_body_size: int
     max_password_length: int
+    max_sessions_per_user: int | None
+    session_limit_policy: str
     reveal_unknown_users: bool
     trust_remote_user: bool
     users: object
@@ -76,6 +86,12 @@ class Options:
         problems.check_int(
             "max_password_length", self.max_password_length, minimum=MIN_PASSWORD_LENGTH
         )
+        if self.max_sessions_per_user is not None:
+            problems.check_int("max_sessions_per_user", self.max_sessions_per_user, minimum=1)
+        if self.session_limit_policy not in SESSION_LIMIT_POLICIES:
+            problems.value_errors.append(
+                f"session_limit_policy must be one of {', '.join(SESSION_LIMIT_POLICIES)}"
+            )
         problems.raise_if_any()
 
 

@@ -12,11 +12,13 @@ Catch :class:`AuthError` to handle them all from Python::
     │   └── MethodNotAllowed         METHOD_NOT_ALLOWED (carries ``allowed``)
     ├── CredentialsError             INCORRECT_CREDENTIALS: a login was refused
     │   ├── IncorrectUsername        INCORRECT_USERNAME
-    │   └── IncorrectPassword        INCORRECT_PASSWORD
+    │   ├── IncorrectPassword        INCORRECT_PASSWORD
+    │   └── AccountDisabled          ACCOUNT_DISABLED
     ├── SessionError                 a request could not be tied to a session
     │   ├── AuthorizationRequired    AUTHORIZATION_REQUIRED
     │   ├── InvalidSession           INVALID_SESSION
-    │   └── SessionNotFound          SESSION_NOT_FOUND
+    │   ├── SessionNotFound          SESSION_NOT_FOUND
+    │   └── TooManySessions          TOO_MANY_SESSIONS
     ├── AccountError                 an account could not be created or changed
     │   ├── InvalidUsername          INVALID_USERNAME
     │   ├── InvalidPassword          INVALID_PASSWORD
@@ -91,6 +93,10 @@ class IncorrectPassword(CredentialsError):
     default_message = "Password doesn't match correct one."
 
 
+class AccountDisabled(CredentialsError):
+    default_message = "This account is disabled."
+
+
 class SessionError(AuthError):
     """A request needed a live session and did not present one."""
 
@@ -105,6 +111,10 @@ class InvalidSession(SessionError):
 
 class SessionNotFound(SessionError):
     default_message = "You have no session with this id."
+
+
+class TooManySessions(SessionError):
+    default_message = "You have too many sessions; end one before logging in again."
 
 
 class AccountError(AuthError):

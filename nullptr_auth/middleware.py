@@ -14,6 +14,7 @@ request body and its response stream pass through untouched.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from . import _http, errors
 from .accounts import Accounts, UserSource
 from .config import Options, RequireAuth, secret_keys_from
 from .models import Session, User
-from .passwords import Passwords
+from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 USER_KEY = "nullptr_auth.user"
 SESSION_KEY = "nullptr_auth.session"
 MAX_USERNAME_HEADER = 256
+MAX_USER_AGENT = 256
+MAX_DEVICE_LABEL = 64
 Identity = tuple[User, Session]
 
 
@@ -57,12 +60,19 @@ class AuthMiddleware:
     :param session_path: where the session endpoints live.
     :param require_auth: ``True``, a list of path prefixes, or a callable taking the
         environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``.
-    :param registration: answer ``/user/checkUsername`` and ``/user/register``.
+    :param registration: answer the account API: ``/user/checkUsername``,
+        ``/user/register`` and ``/user/password``.
     :param session_lifetime: absolute session lifetime, ``None`` for none.
     :param idle_timeout: how long an unused session lives, ``None`` for ever.
     :param activity_interval: the least time between two activity writes of a session.
     :param max_body_size: the largest request body read, in bytes.
     :param max_password_length: the longest password accepted, in characters.
+    :param max_sessions_per_user: the most live sessions a user may hold; ``1`` with
+        ``"evict_oldest"`` is "one device only".
+    :param session_limit_policy: ``"evict_oldest"`` (a new login ends the least recently
+        used session) or ``"reject"`` (``403 TOO_MANY_SESSIONS``).
+    :param password_blocklist: a callable returning ``True`` for passwords too common to
+        allow, or the path of a file listing them; checked on new passwords only.
     :param reveal_unknown_users: ``False`` answers both login failures with
         ``INCORRECT_CREDENTIALS``.
     :param trust_remote_user: keep a ``REMOTE_USER`` set upstream on anonymous requests.
@@ -89,6 +99,9 @@ class AuthMiddleware:
         activity_interval: timedelta = timedelta(minutes=1),
         max_body_size: int = 64 * 1024,
         max_password_length: int = 1024,
+        max_sessions_per_user: int | None = None,
+        session_limit_policy: str = "evict_oldest",
+        password_blocklist: Blocklist | str | os.PathLike[str] | None = None,
         reveal_unknown_users: bool = True,
         trust_remote_user: bool = False,
         password_hasher: argon2.PasswordHasher | None = None,
@@ -105,13 +118,17 @@ class AuthMiddleware:
             activity_interval=activity_interval,
             max_body_size=max_body_size,
             max_password_length=max_password_length,
+            max_sessions_per_user=max_sessions_per_user,
+            session_limit_policy=session_limit_policy,
             reveal_unknown_users=reveal_unknown_users,
             trust_remote_user=trust_remote_user,
             users=users,
         )
         self.app = app
         self.store = open_store(database) if isinstance(database, str) else database
-        passwords = Passwords(password_hasher, max_length=max_password_length)
+        passwords = Passwords(
+            password_hasher, max_length=max_password_length, blocklist=password_blocklist
+        )
         self.accounts = Accounts(self.store, passwords, clock=clock, source=users)
         self.sessions = Sessions(
             self.store,
@@ -121,6 +138,8 @@ class AuthMiddleware:
             lifetime=session_lifetime,
             idle_timeout=idle_timeout,
             activity_interval=activity_interval,
+            max_sessions_per_user=max_sessions_per_user,
+            evict_oldest=session_limit_policy == "evict_oldest",
         )
         self._prefix = session_path
         self._routes = _routes(session_path, registration).bind("nullptr_auth")
@@ -203,12 +222,7 @@ class AuthMiddleware:
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
         try:
-            user, token = self.sessions.login(
-                username,
-                password,
-                user_agent=request.user_agent.string,
-                ip=request.remote_addr or "",
-            )
+            user, token = self.sessions.login(username, password, **_client(request, fields))
         except errors.CredentialsError as error:
             if self.options.reveal_unknown_users:
                 raise
@@ -251,11 +265,18 @@ class AuthMiddleware:
         fields = _http.read_fields(request, self.options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
+        client = _client(request, fields)
         user = self.accounts.create(username, password)
-        token = self.sessions.start(
-            user, user_agent=request.user_agent.string, ip=request.remote_addr or ""
-        )
+        token = self.sessions.start(user, **client)
         return _http.json_response({"user_id": user.id, "session_token": token})
+
+    def _change_password(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        fields = _http.read_fields(request, self.options.max_body_size)
+        old_password = _http.string_field(fields, "old_password")
+        new_password = _http.string_field(fields, "new_password")
+        self.accounts.change_password(user, old_password, new_password, keep_session=current.id)
+        return _http.no_content()
 
 
 def _routes(prefix: str, registration: bool) -> Map:
@@ -270,8 +291,18 @@ def _routes(prefix: str, registration: bool) -> Map:
         rules += [
             Rule("/user/checkUsername", methods=["GET"], endpoint="check_username"),
             Rule("/user/register", methods=["POST"], endpoint="register"),
+            Rule("/user/password", methods=["POST"], endpoint="change_password"),
         ]
     return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def _client(request: Request, fields: dict[str, object]) -> dict[str, str]:
+    """What a new session records about the device that opened it."""
+    return {
+        "user_agent": request.user_agent.string[:MAX_USER_AGENT],
+        "ip": request.remote_addr or "",
+        "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
+    }
 
 
 def _session_json(session: Session, *, current: bool) -> dict[str, object]:
@@ -282,6 +313,7 @@ def _session_json(session: Session, *, current: bool) -> dict[str, object]:
         "expires_at": None if session.ends_at is None else _iso(session.ends_at),
         "user_agent": session.user_agent,
         "ip": session.ip,
+        "device": session.device,
         "current": current,
     }
 

@@ -27,6 +27,7 @@ class UserRecord:
     username: str
     password_hash: str = field(repr=False)
     created_at: datetime
+    disabled: bool = False
 
     @property
     def user(self) -> User:

@@ -13,6 +13,8 @@ it costs as much time as a wrong password and timing does not reveal which names
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Callable
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -34,11 +36,39 @@ def default_hasher() -> argon2.PasswordHasher:
     )
 
 
+class FileBlocklist:
+    """Passwords listed one per line in a file (compared case-insensitively).
+
+    The file is read on first use, not when the middleware is built.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._passwords: frozenset[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<FileBlocklist {self.path!r}>"
+
+    def __call__(self, password: str) -> bool:
+        if self._passwords is None:
+            with open(self.path, encoding="utf-8") as lines:
+                self._passwords = frozenset(line.rstrip("\r\n").lower() for line in lines)
+        return password.lower() in self._passwords
+
+
+Blocklist = Callable[[str], bool]
+
+
 class Passwords:
-    """Hashes and verifies passwords; enforces the length rules on new passwords.
+    """Hashes and verifies passwords; enforces the rules on new passwords.
+
+    The rules are NIST SP 800-63B's: more than 8 characters, a bounded maximum, no
+    composition rules, and optionally a list of passwords too common to allow.
 
     :param hasher: the argon2 hasher; argon2id with OWASP's minimum by default.
     :param max_length: the longest password accepted, in characters.
+    :param blocklist: returns ``True`` for a password too common to allow; a path to a
+        file of such passwords, one per line; or ``None`` for no list.
     """
 
     def __init__(
@@ -46,9 +76,13 @@ class Passwords:
         hasher: argon2.PasswordHasher | None = None,
         *,
         max_length: int = DEFAULT_MAX_PASSWORD_LENGTH,
+        blocklist: Blocklist | str | os.PathLike[str] | None = None,
     ) -> None:
         self._hasher = hasher or default_hasher()
         self.max_length = max_length
+        self._blocklist = (
+            FileBlocklist(blocklist) if isinstance(blocklist, (str, os.PathLike)) else blocklist
+        )
         self._dummy_hash: str | None = None
 
     def __repr__(self) -> str:
@@ -61,6 +95,8 @@ class Passwords:
             raise InvalidPassword()
         if len(password) > self.max_length:
             raise InvalidPassword(f"A password has at most {self.max_length} characters.")
+        if self._blocklist is not None and self._blocklist(password):
+            raise InvalidPassword("This password is too common; choose another.")
 
     def hash(self, password: str) -> str:
         """The argon2id hash of a new password, after the rules are checked."""

@@ -35,6 +35,10 @@ class Sessions:
     :param lifetime: absolute session lifetime, or ``None``.
     :param idle_timeout: how long an unused session lives, or ``None``.
     :param activity_interval: the least time between two activity writes of one session.
+    :param max_sessions_per_user: the most live sessions one user may hold, or ``None``.
+    :param evict_oldest: at the limit, end the least recently used session (``True``) or
+        refuse the login with :class:`~nullptr_auth.errors.TooManySessions`.
+    :param purge_interval: how often a login also deletes every expired session.
     """
 
     def __init__(
@@ -47,6 +51,9 @@ class Sessions:
         lifetime: timedelta | None,
         idle_timeout: timedelta | None,
         activity_interval: timedelta,
+        max_sessions_per_user: int | None = None,
+        evict_oldest: bool = True,
+        purge_interval: timedelta = timedelta(hours=1),
     ) -> None:
         self._store = store
         self._accounts = accounts
@@ -56,6 +63,10 @@ class Sessions:
         self.lifetime = lifetime
         self.idle_timeout = idle_timeout
         self.activity_interval = activity_interval
+        self.max_sessions_per_user = max_sessions_per_user
+        self.evict_oldest = evict_oldest
+        self.purge_interval = purge_interval
+        self._next_purge = clock()
 
     def __repr__(self) -> str:
         return f"<Sessions {self._store!r}>"
@@ -87,8 +98,12 @@ class Sessions:
         return user, self.start(user, user_agent=user_agent, ip=ip, device=device)
 
     def start(self, user: User, *, user_agent: str = "", ip: str = "", device: str = "") -> str:
-        """A new session for a user already known to be who they say; returns its token."""
+        """A new session for a user already known to be who they say; returns its token.
+
+        :raises TooManySessions: at the session limit, when the policy is to refuse.
+        """
         now = self._clock()
+        self._purge_now_and_then(now)
         session_id = secrets.token_hex(16)
         issued = self.signer.issue(session_id)
         self._store.add_session(
@@ -105,6 +120,8 @@ class Sessions:
                 device=device,
                 token_hash=issued.token_hash,
             ),
+            limit=self.max_sessions_per_user,
+            evict=self.evict_oldest,
         )
         return issued.token
 
@@ -144,6 +161,12 @@ class Sessions:
     def purge(self) -> int:
         """Delete every expired session; returns how many."""
         return self._store.purge_sessions(self._clock())
+
+    def _purge_now_and_then(self, now: datetime) -> None:
+        """Keep the store from growing without bound, at the cost of one query an interval."""
+        if now >= self._next_purge:
+            self._next_purge = now + self.purge_interval
+            self._store.purge_sessions(now)
 
     def _idle_deadline(self, now: datetime) -> datetime | None:
         return None if self.idle_timeout is None else now + self.idle_timeout

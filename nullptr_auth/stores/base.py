@@ -41,18 +41,38 @@ class Store(Protocol):
     def list_users(self) -> list[UserRecord]:
         """Every user, ordered by username."""
 
-    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
-        """Replace a user's password hash; ``False`` if there is no such user."""
+    def set_password_hash(
+        self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
+    ) -> bool:
+        """Replace a user's password hash; ``False`` if there is no such user.
+
+        With ``end_sessions``, every session of the user but ``keep`` ends in the same
+        atomic step: no session outlives the credentials it was opened with.
+        """
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Disable or enable a user; ``False`` if there is no such user.
+
+        Disabling ends every session of the user in the same atomic step.
+        """
 
     def delete_user(self, user_id: str) -> bool:
-        """Delete a user and all their sessions; ``False`` if there is no such user."""
+        """Delete a user and all their sessions atomically; ``False`` if there is no such user."""
 
     # -- sessions ---------------------------------------------------------------------
-    def add_session(self, user: User, session: Session) -> None:
+    def add_session(
+        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+    ) -> None:
         """Keep a new session of ``user``.
 
         The store keeps the username beside the session, so that :meth:`find_session`
         needs no second lookup, and works when users live elsewhere.
+
+        With a ``limit``, the user may hold at most that many sessions live at
+        ``session.created_at`` (expired ones do not count), the new one included: with
+        ``evict``, the least recently used sessions end to make room; without, raise
+        :class:`~nullptr_auth.errors.TooManySessions` and keep nothing. Counting,
+        evicting and adding are one atomic step, so concurrent logins never exceed it.
         """
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ..errors import UsernameTaken
+from ..errors import TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 
 
@@ -42,13 +42,22 @@ class MemoryStore:
         with self._lock:
             return sorted(self._users.values(), key=lambda user: user.username)
 
-    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+    def set_password_hash(
+        self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
+    ) -> bool:
         with self._lock:
-            user = self._users_by_id.get(user_id)
-            if user is None:
+            if not self._replace_user(user_id, password_hash=password_hash):
                 return False
-            changed = replace(user, password_hash=password_hash)
-            self._users[user.username] = self._users_by_id[user_id] = changed
+            if end_sessions:
+                self._delete_where(lambda s: s.user_id == user_id and s.id != keep)
+            return True
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        with self._lock:
+            if not self._replace_user(user_id, disabled=disabled):
+                return False
+            if disabled:
+                self._delete_where(lambda session: session.user_id == user_id)
             return True
 
     def delete_user(self, user_id: str) -> bool:
@@ -60,8 +69,22 @@ class MemoryStore:
             self._delete_where(lambda session: session.user_id == user_id)
             return True
 
-    def add_session(self, user: User, session: Session) -> None:
+    def add_session(
+        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+    ) -> None:
         with self._lock:
+            if limit is not None:
+                live = [
+                    s
+                    for _, s in self._sessions.values()
+                    if s.user_id == user.id and s.is_live(session.created_at)
+                ]
+                excess = len(live) + 1 - limit
+                if excess > 0 and not evict:
+                    raise TooManySessions()
+                live.sort(key=lambda s: (s.last_seen_at, s.created_at))
+                for doomed in live[: max(excess, 0)]:
+                    del self._sessions[doomed.id]
             self._sessions[session.id] = (user.username, session)
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
@@ -124,6 +147,14 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _replace_user(self, user_id: str, **changes: object) -> bool:
+        user = self._users_by_id.get(user_id)
+        if user is None:
+            return False
+        changed = replace(user, **changes)  # type: ignore[arg-type]
+        self._users[user.username] = self._users_by_id[user_id] = changed
+        return True
 
     def _delete_where(self, condition: Callable[[Session], bool]) -> int:
         doomed = [sid for sid, (_, session) in self._sessions.items() if condition(session)]

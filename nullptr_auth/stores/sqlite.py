@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import StoreUnavailable, UsernameTaken
+from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 
 SCHEMA_VERSION = 1
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS nullptr_auth_users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS nullptr_auth_sessions (
     id TEXT PRIMARY KEY,
@@ -98,8 +99,14 @@ class SQLiteStore:
         try:
             with self._cursor() as db:
                 db.execute(
-                    "INSERT INTO nullptr_auth_users VALUES (?, ?, ?, ?)",
-                    (user.id, user.username, user.password_hash, user.created_at.timestamp()),
+                    "INSERT INTO nullptr_auth_users VALUES (?, ?, ?, ?, ?)",
+                    (
+                        user.id,
+                        user.username,
+                        user.password_hash,
+                        user.created_at.timestamp(),
+                        user.disabled,
+                    ),
                 )
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -118,15 +125,32 @@ class SQLiteStore:
             rows = db.execute("SELECT * FROM nullptr_auth_users ORDER BY username").fetchall()
         return [_user(row) for row in rows]
 
-    def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+    def set_password_hash(
+        self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
+    ) -> bool:
         with self._cursor() as db:
-            return (
+            found = (
                 db.execute(
                     "UPDATE nullptr_auth_users SET password_hash = ? WHERE id = ?",
                     (password_hash, user_id),
                 ).rowcount
                 == 1
             )
+            if found and end_sessions:
+                _delete_sessions(db, user_id, keep)
+            return found
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        with self._cursor() as db:
+            found = (
+                db.execute(
+                    "UPDATE nullptr_auth_users SET disabled = ? WHERE id = ?", (disabled, user_id)
+                ).rowcount
+                == 1
+            )
+            if found and disabled:
+                _delete_sessions(db, user_id, None)
+            return found
 
     def delete_user(self, user_id: str) -> bool:
         with self._cursor() as db:
@@ -136,8 +160,12 @@ class SQLiteStore:
             )
 
     # -- sessions ---------------------------------------------------------------------
-    def add_session(self, user: User, session: Session) -> None:
-        with self._cursor() as db:
+    def add_session(
+        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+    ) -> None:
+        with self._cursor(immediate=limit is not None) as db:
+            if limit is not None:
+                _make_room(db, user.id, session.created_at.timestamp(), limit, evict)
             db.execute(
                 "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -197,10 +225,7 @@ class SQLiteStore:
 
     def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
         with self._cursor() as db:
-            return db.execute(
-                "DELETE FROM nullptr_auth_sessions WHERE user_id = ? AND id IS NOT ?",
-                (user_id, keep),
-            ).rowcount
+            return _delete_sessions(db, user_id, keep)
 
     def purge_sessions(self, now: datetime) -> int:
         with self._cursor() as db:
@@ -245,11 +270,16 @@ class SQLiteStore:
 
     # -- connections ------------------------------------------------------------------
     @contextmanager
-    def _cursor(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection in one transaction; driver errors become StoreUnavailable."""
+    def _cursor(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """This thread's connection in one transaction; driver errors become StoreUnavailable.
+
+        ``immediate`` takes the write lock first, for a read that decides a write.
+        """
         try:
             connection = self._connection()
             with connection:
+                if immediate:
+                    connection.execute("BEGIN IMMEDIATE")
                 yield connection
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable() from exc
@@ -296,6 +326,27 @@ class SQLiteStore:
             self._schema_ready = True
 
 
+def _delete_sessions(db: sqlite3.Connection, user_id: str, keep: str | None) -> int:
+    return db.execute(
+        "DELETE FROM nullptr_auth_sessions WHERE user_id = ? AND id IS NOT ?", (user_id, keep)
+    ).rowcount
+
+
+def _make_room(db: sqlite3.Connection, user_id: str, now: float, limit: int, evict: bool) -> None:
+    """End the least recently used sessions so that one more fits under ``limit``."""
+    live = db.execute(
+        "SELECT id FROM nullptr_auth_sessions WHERE user_id = :user"
+        " AND (expires_at IS NULL OR expires_at > :now)"
+        " AND (idle_expires_at IS NULL OR idle_expires_at > :now)"
+        " ORDER BY last_seen_at, created_at",
+        {"user": user_id, "now": now},
+    ).fetchall()
+    excess = len(live) + 1 - limit
+    if excess > 0 and not evict:
+        raise TooManySessions()
+    db.executemany("DELETE FROM nullptr_auth_sessions WHERE id = ?", live[: max(excess, 0)])
+
+
 def _timestamp(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
@@ -305,9 +356,13 @@ def _datetime(timestamp: float | None) -> datetime | None:
 
 
 def _user(row: Any) -> UserRecord:
-    user_id, username, password_hash, created_at = row
+    user_id, username, password_hash, created_at, disabled = row
     return UserRecord(
-        user_id, username, password_hash, datetime.fromtimestamp(created_at, timezone.utc)
+        user_id,
+        username,
+        password_hash,
+        datetime.fromtimestamp(created_at, timezone.utc),
+        bool(disabled),
     )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from nullptr_auth.errors import UsernameTaken
+from nullptr_auth.errors import TooManySessions, UsernameTaken
 from nullptr_auth.models import Session, UserRecord
 from nullptr_auth.stores.base import Store
 
@@ -69,9 +69,39 @@ class StoreContract:
     def test_password_hash_is_replaced(self, store: Store) -> None:
         alice = make_user()
         store.add_user(alice)
-        assert store.set_password_hash(alice.id, "$argon2id$new") is True
+        store.add_session(alice.user, make_session(alice, "s1"))
+        assert store.set_password_hash(alice.id, "$argon2id$new", end_sessions=False) is True
         assert store.get_user("alice").password_hash == "$argon2id$new"  # type: ignore[union-attr]
-        assert store.set_password_hash(str(uuid.uuid4()), "$argon2id$new") is False
+        assert store.find_session("s1") is not None
+        unknown = str(uuid.uuid4())
+        assert store.set_password_hash(unknown, "$argon2id$new", end_sessions=True) is False
+
+    def test_a_password_change_ends_sessions_in_the_same_step(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        for session_id in ("a1", "a2", "a3"):
+            store.add_session(alice.user, make_session(alice, session_id))
+        store.add_session(bob.user, make_session(bob, "b1"))
+        assert store.set_password_hash(alice.id, "$argon2id$2", end_sessions=True, keep="a2")
+        assert [s.id for s in store.list_sessions(alice.id)] == ["a2"]
+        assert store.set_password_hash(alice.id, "$argon2id$3", end_sessions=True)
+        assert store.list_sessions(alice.id) == []
+        assert store.find_session("b1") is not None
+
+    def test_disabling_a_user_ends_their_sessions(self, store: Store) -> None:
+        alice, bob = make_user("alice"), make_user("bob")
+        store.add_user(alice)
+        store.add_user(bob)
+        store.add_session(alice.user, make_session(alice, "a1"))
+        store.add_session(bob.user, make_session(bob, "b1"))
+        assert store.set_disabled(alice.id, True) is True
+        assert store.get_user("alice").disabled is True  # type: ignore[union-attr]
+        assert store.find_session("a1") is None
+        assert store.find_session("b1") is not None
+        assert store.set_disabled(alice.id, False) is True
+        assert store.get_user("alice").disabled is False  # type: ignore[union-attr]
+        assert store.set_disabled(str(uuid.uuid4()), True) is False
 
     def test_deleting_a_user_ends_their_sessions_only(self, store: Store) -> None:
         alice, bob = make_user("alice"), make_user("bob")
@@ -155,6 +185,68 @@ class StoreContract:
         assert [s.id for s in store.list_sessions(alice.id)] == ["a2"]
         assert store.delete_sessions(alice.id) == 1
         assert store.find_session("b1") is not None
+
+    def test_a_limit_evicts_the_least_recently_used_sessions(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        for n in range(3):
+            store.add_session(alice.user, make_session(alice, f"s{n}"), limit=3)
+        store.touch_session("s0", T0 + timedelta(hours=1), None)  # s1 is now the least used
+        store.add_session(
+            alice.user, make_session(alice, "new", created_at=T0 + timedelta(hours=2)), limit=3
+        )
+        assert {s.id for s in store.list_sessions(alice.id)} == {"s0", "s2", "new"}
+
+    def test_a_lowered_limit_evicts_down_to_it(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        for n in range(4):
+            store.add_session(alice.user, make_session(alice, f"s{n}"))
+        store.add_session(alice.user, make_session(alice, "only"), limit=1)
+        assert [s.id for s in store.list_sessions(alice.id)] == ["only"]
+
+    def test_a_limit_can_refuse_and_keep_everything(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(alice.user, make_session(alice, "s1"), limit=1, evict=False)
+        with pytest.raises(TooManySessions):
+            store.add_session(alice.user, make_session(alice, "s2"), limit=1, evict=False)
+        assert [s.id for s in store.list_sessions(alice.id)] == ["s1"]
+
+    def test_expired_sessions_do_not_count_against_a_limit(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(alice.user, make_session(alice, "old", expires_at=T0 + timedelta(1)))
+        later = T0 + timedelta(days=2)
+        store.add_session(
+            alice.user, make_session(alice, "new", created_at=later), limit=1, evict=False
+        )
+        assert store.find_session("new") is not None
+
+    def test_concurrent_logins_respect_the_limit(self, store: Store, other_view: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        refused: list[str] = []
+
+        def log_in(view: Store, worker: int) -> None:
+            for n in range(10):
+                try:
+                    view.add_session(
+                        alice.user, make_session(alice, f"w{worker}-{n}"), limit=5, evict=False
+                    )
+                except TooManySessions:
+                    refused.append(f"w{worker}-{n}")
+
+        threads = [
+            threading.Thread(target=log_in, args=(view, w))
+            for w, view in enumerate((store, other_view) * 3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store.list_sessions(alice.id)) == 5
+        assert len(refused) == 55
 
     def test_purge_deletes_sessions_past_either_deadline(self, store: Store) -> None:
         alice = make_user()
