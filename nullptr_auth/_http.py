@@ -41,7 +41,8 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
     errors.InvalidUsername: (400, "INVALID_USERNAME"),
     errors.InvalidPassword: (400, "INVALID_PASSWORD"),
     errors.UsernameTaken: (409, "USERNAME_TAKEN"),
-    errors.StoreUnavailable: (503, "SERVICE_UNAVAILABLE"),
+    errors.TooManyAttempts: (429, "TOO_MANY_ATTEMPTS"),
+    errors.ServiceUnavailable: (503, "SERVICE_UNAVAILABLE"),
 }
 INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
 MAX_FORM_FIELDS = 32
@@ -64,6 +65,8 @@ def error_response(error: errors.AuthError) -> Response:
     response = _error_body(status, code, error.message)
     if isinstance(error, errors.MethodNotAllowed):
         response.headers["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, errors.TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -113,6 +116,21 @@ def string_field(fields: Mapping[str, Any], name: str) -> str:
     except UnicodeEncodeError as exc:
         raise errors.InvalidRequest(f"The field {name!r} is not valid Unicode.") from exc
     return value
+
+
+def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
+    """The client's address: ``REMOTE_ADDR``, or what the outermost trusted proxy saw.
+
+    Each proxy appends the address it received from to ``X-Forwarded-For``, so only the
+    last ``trusted_proxies`` entries were written by someone trusted; the ones before
+    them are the client's to forge and are never used.
+    """
+    address = str(environ.get("REMOTE_ADDR", ""))
+    if trusted_proxies:
+        forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if len(forwarded) >= trusted_proxies and forwarded[-trusted_proxies]:
+            address = forwarded[-trusted_proxies]
+    return address[:64]
 
 
 def label_field(fields: Mapping[str, Any], name: str, *, max_length: int) -> str:

@@ -18,6 +18,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from importlib import resources
 
 from werkzeug.serving import make_server
 
@@ -60,6 +61,10 @@ def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+    print(resources.files("nullptr_auth").joinpath("openapi.json").read_text(encoding="utf-8"))
 
 
 def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
@@ -121,7 +126,7 @@ def _session_line(session: Session, username: str) -> str:
             f"expires {ends_at}",
             f"ip {session.ip or '-'}",
             f"device {session.device or '-'!r}",
-        f"agent {session.user_agent or '-'!r}",
+            f"agent {session.user_agent or '-'!r}",
         ]
     )
 
@@ -155,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     serve.set_defaults(command=_serve)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the API")
+    openapi.set_defaults(command=_openapi)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         required=True, metavar="ACTION"

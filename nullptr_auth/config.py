@@ -25,6 +25,11 @@ option                    default             why
 ``password_blocklist``    ``None``            NIST asks for one; which list is the
                                               deployer's choice
 ``reveal_unknown_users``  ``True``            the contract's distinct INCORRECT_USERNAME
+``throttling``            ``True``            failed logins slow down, then wait; see
+                                              :mod:`nullptr_auth.throttle`
+``trusted_proxies``       ``0``               X-Forwarded-For is the client's to forge
+                                              unless a proxy you run wrote it
+``max_concurrent_hashes`` one per CPU         argon2 is a CPU and memory sink by design
 ``trust_remote_user``     ``False``           an upstream REMOTE_USER is spoofable unless a
                                               trusted server set it
 ``users``                 ``None``            the store's own users; pass a ``UserSource``
@@ -68,7 +73,10 @@ class Options:
     max_sessions_per_user: int | None
     session_limit_policy: str
     reveal_unknown_users: bool
+    throttling: bool
+    trusted_proxies: int
     trust_remote_user: bool
+    max_concurrent_hashes: int | None
     users: object
 
     def __post_init__(self) -> None:
@@ -77,7 +85,10 @@ class Options:
         problems.check_keys(self.secret_keys)
         problems.check_path(self.session_path)
         problems.check_require_auth(self.require_auth)
-        for name in ("registration", "reveal_unknown_users", "trust_remote_user"):
+        problems.check_int("trusted_proxies", self.trusted_proxies, minimum=0)
+        if self.max_concurrent_hashes is not None:
+            problems.check_int("max_concurrent_hashes", self.max_concurrent_hashes, minimum=1)
+        for name in ("registration", "reveal_unknown_users", "throttling", "trust_remote_user"):
             problems.check_type(name, getattr(self, name), bool)
         for name in ("session_lifetime", "idle_timeout"):
             problems.check_duration(name, getattr(self, name), optional=True)

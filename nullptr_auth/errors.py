@@ -24,7 +24,10 @@ Catch :class:`AuthError` to handle them all from Python::
     │   ├── InvalidPassword          INVALID_PASSWORD
     │   ├── UsernameTaken            USERNAME_TAKEN
     │   └── UserNotFound             (Python and command line only)
-    └── StoreUnavailable             SERVICE_UNAVAILABLE
+    ├── TooManyAttempts              TOO_MANY_ATTEMPTS (carries ``retry_after``)
+    └── ServiceUnavailable           SERVICE_UNAVAILABLE
+        ├── StoreUnavailable         the store cannot be reached
+        └── Overloaded               too many password hashes are being computed
 
 Each class carries a default message; pass a more precise one when raising.
 """
@@ -140,7 +143,29 @@ class UserNotFound(AccountError):
     default_message = "No user has this username."
 
 
-class StoreUnavailable(AuthError):
+class TooManyAttempts(AuthError):
+    """Failed logins are being throttled; carries the whole seconds to wait."""
+
+    default_message = "Too many failed attempts; try again later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(AuthError):
+    """The request could not be answered now; trying again later may work."""
+
+    default_message = "The service is unavailable; try again later."
+
+
+class StoreUnavailable(ServiceUnavailable):
     """The store cannot be reached; raised ``from`` the driver's own exception."""
 
     default_message = "The session store is unavailable; try again later."
+
+
+class Overloaded(ServiceUnavailable):
+    """Every slot for password hashing stayed busy for too long."""
+
+    default_message = "The server is busy; try again later."

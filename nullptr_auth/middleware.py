@@ -32,6 +32,7 @@ from .models import Session, User
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
+from .throttle import LOOKUP_RULES, RULES, Throttle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -74,10 +75,16 @@ class AuthMiddleware:
     :param password_blocklist: a callable returning ``True`` for passwords too common to
         allow, or the path of a file listing them; checked on new passwords only.
     :param reveal_unknown_users: ``False`` answers both login failures with
-        ``INCORRECT_CREDENTIALS``.
+        ``INCORRECT_CREDENTIALS`` and throttles checkUsername and register per address.
+    :param throttling: throttle failed logins (see :mod:`nullptr_auth.throttle`).
+    :param trusted_proxies: how many proxies in front append to ``X-Forwarded-For``;
+        the client address is the one the outermost trusted proxy saw. ``0`` uses
+        ``REMOTE_ADDR`` and ignores the header, which any client can forge.
     :param trust_remote_user: keep a ``REMOTE_USER`` set upstream on anonymous requests.
     :param password_hasher: an :class:`argon2.PasswordHasher` (OWASP's minimum for
         argon2id by default).
+    :param max_concurrent_hashes: password hashes computed at once in this process
+        (default: one per CPU); the excess waits up to 5 s, then gets ``503``.
     :param users: a :class:`~nullptr_auth.UserSource` to check logins against the
         application's own users instead of the store's.
     :param clock: returns the current time as an aware UTC datetime.
@@ -103,8 +110,11 @@ class AuthMiddleware:
         session_limit_policy: str = "evict_oldest",
         password_blocklist: Blocklist | str | os.PathLike[str] | None = None,
         reveal_unknown_users: bool = True,
+        throttling: bool = True,
+        trusted_proxies: int = 0,
         trust_remote_user: bool = False,
         password_hasher: argon2.PasswordHasher | None = None,
+        max_concurrent_hashes: int | None = None,
         users: UserSource | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
@@ -121,13 +131,19 @@ class AuthMiddleware:
             max_sessions_per_user=max_sessions_per_user,
             session_limit_policy=session_limit_policy,
             reveal_unknown_users=reveal_unknown_users,
+            throttling=throttling,
+            trusted_proxies=trusted_proxies,
             trust_remote_user=trust_remote_user,
+            max_concurrent_hashes=max_concurrent_hashes,
             users=users,
         )
         self.app = app
         self.store = open_store(database) if isinstance(database, str) else database
         passwords = Passwords(
-            password_hasher, max_length=max_password_length, blocklist=password_blocklist
+            password_hasher,
+            max_length=max_password_length,
+            blocklist=password_blocklist,
+            max_concurrent=max_concurrent_hashes,
         )
         self.accounts = Accounts(self.store, passwords, clock=clock, source=users)
         self.sessions = Sessions(
@@ -140,6 +156,12 @@ class AuthMiddleware:
             activity_interval=activity_interval,
             max_sessions_per_user=max_sessions_per_user,
             evict_oldest=session_limit_policy == "evict_oldest",
+        )
+        self._login_throttle = Throttle(self.store, clock, RULES) if throttling else None
+        self._lookup_throttle = (
+            Throttle(self.store, clock, LOOKUP_RULES)
+            if throttling and not reveal_unknown_users
+            else None
         )
         self._prefix = session_path
         self._routes = _routes(session_path, registration).bind("nullptr_auth")
@@ -221,12 +243,20 @@ class AuthMiddleware:
         fields = _http.read_fields(request, self.options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
+        client = self._client(request, fields)
+        throttle = self._login_throttle
+        if throttle is not None:
+            throttle.check(username, client["ip"])
         try:
-            user, token = self.sessions.login(username, password, **_client(request, fields))
+            user, token = self.sessions.login(username, password, **client)
         except errors.CredentialsError as error:
+            if throttle is not None:
+                throttle.failed(username, client["ip"])
             if self.options.reveal_unknown_users:
                 raise
             raise errors.CredentialsError() from error
+        if throttle is not None:
+            throttle.succeeded(username, client["ip"])
         return _http.json_response({"user_id": user.id, "session_token": token})
 
     def _list_sessions(self, request: Request) -> Response:
@@ -259,16 +289,33 @@ class AuthMiddleware:
 
     def _check_username(self, request: Request) -> Response:
         username = request.args.get("username", "")
+        self._count_lookup(request, username)
         return _http.json_response({"available": self.accounts.is_available(username)})
 
     def _register(self, request: Request) -> Response:
         fields = _http.read_fields(request, self.options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
-        client = _client(request, fields)
+        self._count_lookup(request, username)
+        client = self._client(request, fields)
         user = self.accounts.create(username, password)
         token = self.sessions.start(user, **client)
         return _http.json_response({"user_id": user.id, "session_token": token})
+
+    def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
+        """What a new session records about the device that opened it."""
+        return {
+            "user_agent": request.user_agent.string[:MAX_USER_AGENT],
+            "ip": _http.client_address(request.environ, self.options.trusted_proxies),
+            "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
+        }
+
+    def _count_lookup(self, request: Request, username: str) -> None:
+        """When usernames are secret, asking about them is throttled like logging in."""
+        if self._lookup_throttle is not None:
+            address = _http.client_address(request.environ, self.options.trusted_proxies)
+            self._lookup_throttle.check(username, address)
+            self._lookup_throttle.failed(username, address)
 
     def _change_password(self, request: Request) -> Response:
         user, current = self._caller(request.environ)
@@ -294,15 +341,6 @@ def _routes(prefix: str, registration: bool) -> Map:
             Rule("/user/password", methods=["POST"], endpoint="change_password"),
         ]
     return Map(rules, strict_slashes=False, merge_slashes=False)
-
-
-def _client(request: Request, fields: dict[str, object]) -> dict[str, str]:
-    """What a new session records about the device that opened it."""
-    return {
-        "user_agent": request.user_agent.string[:MAX_USER_AGENT],
-        "ip": request.remote_addr or "",
-        "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
-    }
 
 
 def _session_json(session: Session, *, current: bool) -> dict[str, object]:

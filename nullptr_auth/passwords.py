@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import IncorrectPassword, InvalidPassword
+from .errors import IncorrectPassword, InvalidPassword, Overloaded
 
+DEFAULT_QUEUE_TIMEOUT = 5.0
 MIN_PASSWORD_LENGTH = 9
 DEFAULT_MAX_PASSWORD_LENGTH = 1024
 
@@ -69,6 +71,10 @@ class Passwords:
     :param max_length: the longest password accepted, in characters.
     :param blocklist: returns ``True`` for a password too common to allow; a path to a
         file of such passwords, one per line; or ``None`` for no list.
+    :param max_concurrent: how many hashes this process computes at once (default: one
+        per CPU); argon2 is built to exhaust CPU and memory, so more only queue.
+    :param queue_timeout: seconds a hash waits for a slot before
+        :class:`~nullptr_auth.errors.Overloaded` is raised.
     """
 
     def __init__(
@@ -77,8 +83,12 @@ class Passwords:
         *,
         max_length: int = DEFAULT_MAX_PASSWORD_LENGTH,
         blocklist: Blocklist | str | os.PathLike[str] | None = None,
+        max_concurrent: int | None = None,
+        queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
     ) -> None:
         self._hasher = hasher or default_hasher()
+        self._slots = threading.BoundedSemaphore(max_concurrent or os.cpu_count() or 2)
+        self._queue_timeout = queue_timeout
         self.max_length = max_length
         self._blocklist = (
             FileBlocklist(blocklist) if isinstance(blocklist, (str, os.PathLike)) else blocklist
@@ -101,7 +111,8 @@ class Passwords:
     def hash(self, password: str) -> str:
         """The argon2id hash of a new password, after the rules are checked."""
         self.check_rules(password)
-        return self._hasher.hash(password)
+        with self._slot():
+            return self._hasher.hash(password)
 
     def verify(self, password_hash: str, password: str) -> str | None:
         """Check ``password``; return a fresh hash if the stored one should be replaced.
@@ -110,19 +121,31 @@ class Passwords:
         """
         if len(password) > self.max_length:
             raise IncorrectPassword()  # no stored password can be this long
-        try:
-            self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError) as exc:
-            raise IncorrectPassword() from exc
-        if self._hasher.check_needs_rehash(password_hash):
-            return self._hasher.hash(password)
+        with self._slot():
+            try:
+                self._hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError) as exc:
+                raise IncorrectPassword() from exc
+            if self._hasher.check_needs_rehash(password_hash):
+                return self._hasher.hash(password)
         return None
 
     def waste_time(self, password: str) -> None:
         """Spend what :meth:`verify` would, for a user who does not exist."""
         if len(password) > self.max_length:
             return
-        if self._dummy_hash is None:
-            self._dummy_hash = self._hasher.hash("nullptr_auth dummy password")
-        with contextlib.suppress(VerificationError):
-            self._hasher.verify(self._dummy_hash, password)
+        with self._slot():
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash("nullptr_auth dummy password")
+            with contextlib.suppress(VerificationError):
+                self._hasher.verify(self._dummy_hash, password)
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Hold one of the hashing slots. :raises Overloaded: if none frees up in time."""
+        if not self._slots.acquire(timeout=self._queue_timeout):
+            raise Overloaded()
+        try:
+            yield
+        finally:
+            self._slots.release()

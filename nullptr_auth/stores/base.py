@@ -93,18 +93,24 @@ class Store(Protocol):
         """End every session of a user but ``keep``; return how many ended."""
 
     def purge_sessions(self, now: datetime) -> int:
-        """Delete every session whose deadline is at or before ``now``; return how many."""
+        """Delete every session whose deadline is at or before ``now``; return how many.
+
+        Runs of failures that have ended by ``now`` are deleted too.
+        """
 
     # -- failed-login counters ---------------------------------------------------------
     def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        """Count one failure under ``key``; return the failures counted in this window.
+        """Count one failure under ``key``; return how many its run now holds.
 
-        A window opens at the first failure and lasts ``window``; a failure after it
-        closes opens a new one, counting from 1. Atomic across processes.
+        A run of failures lasts while each comes within ``window`` of the one before; a
+        failure after a longer pause starts a new run at 1. Atomic across processes.
         """
 
+    def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
+        """The live run under ``key``: its count and its last failure; ``None`` if none."""
+
     def clear_failures(self, key: str) -> None:
-        """Forget the failures counted under ``key``."""
+        """End the run under ``key``."""
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:

@@ -22,7 +22,7 @@ class MemoryStore:
         self._users: dict[str, UserRecord] = {}  # by username
         self._users_by_id: dict[str, UserRecord] = {}
         self._sessions: dict[str, tuple[str, Session]] = {}  # id -> (username, session)
-        self._failures: dict[str, tuple[datetime, int]] = {}  # key -> (window end, count)
+        self._failures: dict[str, tuple[int, datetime, datetime]] = {}  # count, last, end
         self._secret_key: bytes | None = None
 
     def __repr__(self) -> str:
@@ -125,15 +125,20 @@ class MemoryStore:
 
     def purge_sessions(self, now: datetime) -> int:
         with self._lock:
+            for key in [key for key, run in self._failures.items() if run[2] <= now]:
+                del self._failures[key]
             return self._delete_where(lambda session: not session.is_live(now))
 
     def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
         with self._lock:
-            ends, count = self._failures.get(key, (now, 0))
-            if now >= ends:
-                ends, count = now + window, 0
-            self._failures[key] = (ends, count + 1)
-            return count + 1
+            run = self._live_run(key, now)
+            count = 1 if run is None else run[0] + 1
+            self._failures[key] = (count, now, now + window)
+            return count
+
+    def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
+        with self._lock:
+            return self._live_run(key, now)
 
     def clear_failures(self, key: str) -> None:
         with self._lock:
@@ -147,6 +152,10 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _live_run(self, key: str, now: datetime) -> tuple[int, datetime] | None:
+        run = self._failures.get(key)
+        return None if run is None or run[2] <= now else (run[0], run[1])
 
     def _replace_user(self, user_id: str, **changes: object) -> bool:
         user = self._users_by_id.get(user_id)

@@ -52,8 +52,9 @@ CREATE TABLE IF NOT EXISTS nullptr_auth_sessions (
 );
 CREATE TABLE IF NOT EXISTS nullptr_auth_failures (
     key TEXT PRIMARY KEY,
-    window_ends_at REAL NOT NULL,
-    count INTEGER NOT NULL
+    count INTEGER NOT NULL,
+    last_failure_at REAL NOT NULL,
+    ends_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nullptr_auth_sessions_user
     ON nullptr_auth_sessions (user_id);
@@ -68,10 +69,11 @@ _SESSION_COLUMNS = (
 )
 _FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
 _ADD_FAILURE = """
-INSERT INTO nullptr_auth_failures VALUES (:key, :now + :window, 1)
+INSERT INTO nullptr_auth_failures VALUES (:key, 1, :now, :now + :window)
 ON CONFLICT (key) DO UPDATE SET
-    count = CASE WHEN window_ends_at <= :now THEN 1 ELSE count + 1 END,
-    window_ends_at = CASE WHEN window_ends_at <= :now THEN :now + :window ELSE window_ends_at END
+    count = CASE WHEN ends_at <= :now THEN 1 ELSE count + 1 END,
+    last_failure_at = :now,
+    ends_at = :now + :window
 RETURNING count
 """
 
@@ -229,6 +231,7 @@ class SQLiteStore:
 
     def purge_sessions(self, now: datetime) -> int:
         with self._cursor() as db:
+            db.execute("DELETE FROM nullptr_auth_failures WHERE ends_at <= ?", (now.timestamp(),))
             return db.execute(
                 "DELETE FROM nullptr_auth_sessions"
                 " WHERE expires_at <= :now OR idle_expires_at <= :now",
@@ -243,6 +246,15 @@ class SQLiteStore:
                 {"key": key, "now": now.timestamp(), "window": window.total_seconds()},
             ).fetchone()
         return int(row[0])
+
+    def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
+        with self._cursor() as db:
+            row = db.execute(
+                "SELECT count, last_failure_at FROM nullptr_auth_failures"
+                " WHERE key = ? AND ends_at > ?",
+                (key, now.timestamp()),
+            ).fetchone()
+        return None if row is None else (int(row[0]), datetime.fromtimestamp(row[1], timezone.utc))
 
     def clear_failures(self, key: str) -> None:
         with self._cursor() as db:

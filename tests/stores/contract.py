@@ -271,16 +271,28 @@ class StoreContract:
         assert found[0] == outsider.user
 
     # -- failed-login counters --------------------------------------------------------
-    def test_failures_are_counted_within_a_window(self, store: Store) -> None:
+    def test_failures_are_counted_in_runs(self, store: Store) -> None:
         window = timedelta(minutes=15)
         assert [store.add_failure("alice", T0, window) for _ in range(3)] == [1, 2, 3]
         assert store.add_failure("bob", T0, window) == 1
-        assert store.add_failure("alice", T0 + window - timedelta(seconds=1), window) == 4
+        later = T0 + timedelta(minutes=14)
+        assert store.add_failure("alice", later, window) == 4
+        assert store.get_failures("alice", later) == (4, later)
+        assert store.get_failures("carol", later) is None
 
-    def test_a_closed_window_starts_counting_again(self, store: Store) -> None:
+    def test_a_run_continues_while_failures_come_within_the_window(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        moment = T0
+        for _ in range(10):
+            store.add_failure("alice", moment, window)
+            moment += timedelta(minutes=14)
+        assert store.get_failures("alice", moment) == (10, moment - timedelta(minutes=14))
+
+    def test_a_pause_as_long_as_the_window_ends_the_run(self, store: Store) -> None:
         window = timedelta(minutes=15)
         store.add_failure("alice", T0, window)
         store.add_failure("alice", T0, window)
+        assert store.get_failures("alice", T0 + window) is None
         assert store.add_failure("alice", T0 + window, window) == 1
 
     def test_cleared_failures_start_from_one(self, store: Store) -> None:
@@ -288,7 +300,15 @@ class StoreContract:
         store.add_failure("alice", T0, window)
         store.clear_failures("alice")
         store.clear_failures("never-failed")
+        assert store.get_failures("alice", T0) is None
         assert store.add_failure("alice", T0, window) == 1
+
+    def test_purge_deletes_ended_runs(self, store: Store) -> None:
+        store.add_failure("short", T0, timedelta(minutes=1))
+        store.add_failure("long", T0, timedelta(hours=1))
+        store.purge_sessions(T0 + timedelta(minutes=2))
+        assert store.get_failures("long", T0) == (1, T0)
+        assert store.add_failure("short", T0, timedelta(minutes=1)) == 1
 
     def test_concurrent_failures_are_all_counted(self, store: Store, other_view: Store) -> None:
         window = timedelta(minutes=15)
