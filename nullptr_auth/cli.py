@@ -5,6 +5,7 @@
     nullptr-auth serve --port 8000
     nullptr-auth user create alice          # password from a prompt or one line of stdin
     nullptr-auth session list alice
+    nullptr-auth openapi                    # the OpenAPI 3.1 document of the HTTP API
 
 The store is ``--database URL``, else ``NULLPTR_AUTH_DATABASE``, else
 ``sqlite:///nullptr_auth.db``. Errors are one line on standard error and exit status 1
@@ -29,6 +30,7 @@ from .models import Session
 from .stores import DEFAULT_DATABASE
 
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
+BY = "the command line"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +71,7 @@ def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     user = auth.accounts.create(args.username, _read_password())
+    auth.audit.record("user.created", username=user.username, by=BY)
     print(f"created {user.username} ({user.id})")
 
 
@@ -79,21 +82,25 @@ def _user_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 def _user_delete(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     auth.accounts.delete(args.username)
+    auth.audit.record("user.deleted", username=args.username.lower(), by=BY)
     print(f"deleted {args.username.lower()} and all their sessions")
 
 
 def _user_disable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     auth.accounts.disable(args.username)
+    auth.audit.record("user.disabled", username=args.username.lower(), by=BY)
     print(f"disabled {args.username.lower()} and ended all their sessions")
 
 
 def _user_enable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     auth.accounts.enable(args.username)
+    auth.audit.record("user.enabled", username=args.username.lower(), by=BY)
     print(f"enabled {args.username.lower()}")
 
 
 def _user_set_password(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     auth.accounts.set_password(args.username, _read_password())
+    auth.audit.record("password.changed", username=args.username.lower(), by=BY)
     print(f"changed the password of {args.username.lower()} and ended all their sessions")
 
 
@@ -107,6 +114,7 @@ def _session_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 def _session_revoke(auth: AuthMiddleware, args: argparse.Namespace) -> int:
     if not auth.sessions.end(args.session_id):
         return _fail(f"no session has the id {args.session_id!r}")
+    auth.audit.record("session.ended", session_id=args.session_id, by=BY)
     print(f"ended session {args.session_id}")
     return 0
 

@@ -109,7 +109,18 @@ class AuthorizationRequired(SessionError):
 
 
 class InvalidSession(SessionError):
+    """Carries why, for the audit log only: the client is never told which check failed.
+
+    ``reason`` is one of ``"half-pair"``, ``"malformed"``, ``"forged"``, ``"unknown"``
+    (never issued, ended or revoked), ``"not-as-issued"``, ``"username-mismatch"`` or
+    ``"expired"``.
+    """
+
     default_message = "The Username and Token headers do not name a live session."
+
+    def __init__(self, reason: str = "unknown", message: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SessionNotFound(SessionError):

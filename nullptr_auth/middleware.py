@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
 from .accounts import Accounts, UserSource
+from .audit import Audit
 from .config import Options, RequireAuth, secret_keys_from
 from .models import Session, User
 from .passwords import Blocklist, Passwords
@@ -43,6 +44,13 @@ MAX_USERNAME_HEADER = 256
 MAX_USER_AGENT = 256
 MAX_DEVICE_LABEL = 64
 Identity = tuple[User, Session]
+_LOGIN_FAILURES = {
+    errors.IncorrectUsername: "unknown-user",
+    errors.IncorrectPassword: "wrong-password",
+    errors.AccountDisabled: "disabled",
+    errors.CredentialsError: "incorrect-credentials",
+    errors.TooManyAttempts: "throttled",
+}
 
 
 def _utc_now() -> datetime:
@@ -157,6 +165,7 @@ class AuthMiddleware:
             max_sessions_per_user=max_sessions_per_user,
             evict_oldest=session_limit_policy == "evict_oldest",
         )
+        self.audit = Audit(clock)
         self._login_throttle = Throttle(self.store, clock, RULES) if throttling else None
         self._lookup_throttle = (
             Throttle(self.store, clock, LOOKUP_RULES)
@@ -190,8 +199,20 @@ class AuthMiddleware:
         """Authenticate from the headers and write the result into the environ.
 
         :raises InvalidSession: for one header without the other or a pair that names
-            no live session.
+            no live session; the audit log records why.
         """
+        try:
+            return self._authenticate(environ)
+        except errors.InvalidSession as error:
+            self.audit.record(
+                "session.rejected",
+                reason=error.reason,
+                username=environ.get("HTTP_USERNAME"),
+                **self._origin(environ),
+            )
+            raise
+
+    def _authenticate(self, environ: WSGIEnvironment) -> Identity | None:
         username = environ.get("HTTP_USERNAME") or None
         token = environ.pop("HTTP_TOKEN", None) or None
         if not self.options.trust_remote_user:
@@ -200,9 +221,9 @@ class AuthMiddleware:
         if username is None and token is None:
             return None
         if username is None or token is None:
-            raise errors.InvalidSession()
+            raise errors.InvalidSession("half-pair")
         if len(username) > MAX_USERNAME_HEADER or not username.isascii():
-            raise errors.InvalidSession()
+            raise errors.InvalidSession("malformed")
         user, session = self.sessions.authenticate(username.lower(), token)
         environ[USER_KEY] = user
         environ[SESSION_KEY] = session
@@ -244,19 +265,23 @@ class AuthMiddleware:
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
         client = self._client(request, fields)
+        origin = {"username": username, **self._origin(request.environ)}
         throttle = self._login_throttle
-        if throttle is not None:
-            throttle.check(username, client["ip"])
         try:
-            user, token = self.sessions.login(username, password, **client)
-        except errors.CredentialsError as error:
             if throttle is not None:
+                throttle.check(username, client["ip"])
+            user, token = self.sessions.login(username, password, **client)
+        except (errors.CredentialsError, errors.TooManyAttempts) as error:
+            self.audit.record("login.failed", reason=_LOGIN_FAILURES[type(error)], **origin)
+            if throttle is not None and isinstance(error, errors.CredentialsError):
                 throttle.failed(username, client["ip"])
-            if self.options.reveal_unknown_users:
+            if self.options.reveal_unknown_users or isinstance(error, errors.TooManyAttempts):
                 raise
             raise errors.CredentialsError() from error
         if throttle is not None:
             throttle.succeeded(username, client["ip"])
+        session_id = self.sessions.signer.session_id(token)
+        self.audit.record("login.succeeded", session_id=session_id, **origin)
         return _http.json_response({"user_id": user.id, "session_token": token})
 
     def _list_sessions(self, request: Request) -> Response:
@@ -272,19 +297,22 @@ class AuthMiddleware:
         )
 
     def _logout(self, request: Request) -> Response:
-        _, current = self._caller(request.environ)
+        user, current = self._caller(request.environ)
         self.sessions.end(current.id)
+        self._record("logout", request, user, current.id)
         return _http.no_content()
 
     def _end_session(self, request: Request, session_id: str) -> Response:
-        user, _ = self._caller(request.environ)
+        user, current = self._caller(request.environ)
         if not self.sessions.end(session_id, user_id=user.id):
             raise errors.SessionNotFound()
+        self._record("session.ended", request, user, session_id, by=f"session {current.id}")
         return _http.no_content()
 
     def _end_other_sessions(self, request: Request) -> Response:
         user, current = self._caller(request.environ)
-        self.sessions.end_all(user.id, keep=current.id)
+        ended = self.sessions.end_all(user.id, keep=current.id)
+        self._record("session.ended", request, user, None, by=f"session {current.id}", count=ended)
         return _http.no_content()
 
     def _check_username(self, request: Request) -> Response:
@@ -300,6 +328,7 @@ class AuthMiddleware:
         client = self._client(request, fields)
         user = self.accounts.create(username, password)
         token = self.sessions.start(user, **client)
+        self._record("user.registered", request, user, self.sessions.signer.session_id(token))
         return _http.json_response({"user_id": user.id, "session_token": token})
 
     def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
@@ -323,7 +352,31 @@ class AuthMiddleware:
         old_password = _http.string_field(fields, "old_password")
         new_password = _http.string_field(fields, "new_password")
         self.accounts.change_password(user, old_password, new_password, keep_session=current.id)
+        self._record("password.changed", request, user, current.id, by="the user")
         return _http.no_content()
+
+    def _record(
+        self,
+        event: str,
+        request: Request,
+        user: User,
+        session_id: str | None,
+        **details: str | int | None,
+    ) -> None:
+        self.audit.record(
+            event,
+            username=user.username,
+            session_id=session_id,
+            **self._origin(request.environ),
+            **details,
+        )
+
+    def _origin(self, environ: WSGIEnvironment) -> dict[str, str]:
+        """Where a request came from, as the audit log records it."""
+        return {
+            "ip": _http.client_address(environ, self.options.trusted_proxies),
+            "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        }
 
 
 def _routes(prefix: str, registration: bool) -> Map:

@@ -133,14 +133,16 @@ class Sessions:
         """
         found = self._store.find_session(self.signer.session_id(token))
         if found is None:
-            raise InvalidSession()
+            raise InvalidSession("unknown")
         user, session = found
-        if not tokens.matches(token, session.token_hash) or user.username != username:
-            raise InvalidSession()
+        if not tokens.matches(token, session.token_hash):
+            raise InvalidSession("not-as-issued")
+        if user.username != username:
+            raise InvalidSession("username-mismatch")
         now = self._clock()
         if not session.is_live(now):
             self._store.delete_session(session.id)
-            raise InvalidSession()
+            raise InvalidSession("expired")
         if now - session.last_seen_at >= self.activity_interval:
             session = self._record_activity(session, now)
         return user, session

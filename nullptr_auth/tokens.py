@@ -87,14 +87,14 @@ class TokenSigner:
             does not verify under any configured key.
         """
         if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-            raise InvalidSession()
+            raise InvalidSession("malformed")
         try:
             value = self._signer.unsign(token).decode("ascii")
         except BadSignature as exc:
-            raise InvalidSession() from exc
+            raise InvalidSession("forged") from exc
         session_id, _, secret = value.partition(".")
         if not session_id or not secret:
-            raise InvalidSession()
+            raise InvalidSession("malformed")
         return session_id
 
 
