@@ -45,8 +45,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeAlias
 
+import argon2
+
 from .accounts import UserSource
-from .passwords import MIN_PASSWORD_LENGTH
+from .passwords import MIN_PASSWORD_LENGTH, weakness
 from .tokens import MIN_KEY_BYTES
 
 if TYPE_CHECKING:
@@ -77,11 +79,14 @@ class Options:
     trusted_proxies: int
     trust_remote_user: bool
     max_concurrent_hashes: int | None
+    password_hasher: object
+    allow_weak_hashing_for_tests: bool
     users: object
 
     def __post_init__(self) -> None:
         problems = _Problems()
         problems.check_user_source(self.users, self.registration)
+        problems.check_hasher(self.password_hasher, self.allow_weak_hashing_for_tests)
         problems.check_keys(self.secret_keys)
         problems.check_path(self.session_path)
         problems.check_require_auth(self.require_auth)
@@ -144,6 +149,13 @@ class _Problems:
             self.value_errors.append(
                 f"session_path must start with '/' and not end with one, not {path!r}"
             )
+
+    def check_hasher(self, hasher: object, allow_weak: bool) -> None:
+        if hasher is None or not self.check_type("password_hasher", hasher, argon2.PasswordHasher):
+            return
+        problem = weakness(hasher)  # type: ignore[arg-type]
+        if problem is not None and allow_weak is not True:
+            self.value_errors.append(problem)
 
     def check_user_source(self, users: object, registration: bool) -> None:
         if users is None:

@@ -93,6 +93,8 @@ class AuthMiddleware:
         argon2id by default).
     :param max_concurrent_hashes: password hashes computed at once in this process
         (default: one per CPU); the excess waits up to 5 s, then gets ``503``.
+    :param allow_weak_hashing_for_tests: accept a ``password_hasher`` below OWASP's
+        minimum, which is refused otherwise; for test suites, never for production.
     :param users: a :class:`~nullptr_auth.UserSource` to check logins against the
         application's own users instead of the store's.
     :param clock: returns the current time as an aware UTC datetime.
@@ -123,6 +125,7 @@ class AuthMiddleware:
         trust_remote_user: bool = False,
         password_hasher: argon2.PasswordHasher | None = None,
         max_concurrent_hashes: int | None = None,
+        allow_weak_hashing_for_tests: bool = False,
         users: UserSource | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
@@ -143,6 +146,8 @@ class AuthMiddleware:
             trusted_proxies=trusted_proxies,
             trust_remote_user=trust_remote_user,
             max_concurrent_hashes=max_concurrent_hashes,
+            password_hasher=password_hasher,
+            allow_weak_hashing_for_tests=allow_weak_hashing_for_tests,
             users=users,
         )
         self.app = app

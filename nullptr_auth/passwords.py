@@ -27,6 +27,22 @@ MIN_PASSWORD_LENGTH = 9
 DEFAULT_MAX_PASSWORD_LENGTH = 1024
 
 
+OWASP_MIN_MEMORY_TIME = 7 * 1024 * 5
+"""The least memory_cost * time_cost among OWASP's argon2id configurations (7 MiB, t=5)."""
+
+
+def weakness(hasher: argon2.PasswordHasher) -> str | None:
+    """Why ``hasher`` is below OWASP's minimum for argon2id, or ``None`` if it is not."""
+    if hasher.type is not argon2.Type.ID:
+        return f"password_hasher must use argon2id, not {hasher.type.name}"
+    if hasher.memory_cost * hasher.time_cost < OWASP_MIN_MEMORY_TIME:
+        return (
+            "password_hasher is below OWASP's minimum for argon2id (e.g. 19 MiB with "
+            "time_cost=2); pass allow_weak_hashing_for_tests=True only in tests"
+        )
+    return None
+
+
 def default_hasher() -> argon2.PasswordHasher:
     return argon2.PasswordHasher(
         time_cost=2,

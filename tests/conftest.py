@@ -83,6 +83,7 @@ def make_auth(clock: FrozenClock, downstream: RecordingApp) -> Iterator[MakeAuth
     def make(database: Any = "memory://", **options: Any) -> AuthMiddleware:
         options.setdefault("secret_keys", [SECRET_KEY])
         options.setdefault("password_hasher", CHEAP_HASHER)
+        options.setdefault("allow_weak_hashing_for_tests", True)
         options.setdefault("clock", clock)
         made.append(AuthMiddleware(options.pop("app", downstream), database, **options))
         return made[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import argon2
 import pytest
 
 from nullptr_auth import AuthMiddleware
@@ -86,3 +87,37 @@ def test_two_middlewares_in_one_process_differ() -> None:
 def test_repr_shows_no_secret() -> None:
     assert "k" * 32 not in repr(build())
     assert "k" * 32 not in repr(build().options)
+
+
+@pytest.mark.parametrize(
+    ("hasher", "refused"),
+    [
+        pytest.param(
+            argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST), True, id="cheapest"
+        ),
+        pytest.param(
+            argon2.PasswordHasher(time_cost=1, memory_cost=19 * 1024), True, id="19-mib-one-pass"
+        ),
+        pytest.param(argon2.PasswordHasher(type=argon2.Type.I), True, id="argon2i"),
+        pytest.param(
+            argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024), False, id="owasp-minimum"
+        ),
+        pytest.param(
+            argon2.PasswordHasher(time_cost=5, memory_cost=7 * 1024),
+            False,
+            id="owasp-7-mib-5-passes",
+        ),
+        pytest.param(
+            argon2.PasswordHasher.from_parameters(argon2.profiles.RFC_9106_LOW_MEMORY),
+            False,
+            id="rfc-9106-low-memory",
+        ),
+    ],
+)
+def test_weak_password_hashing_is_refused(hasher: argon2.PasswordHasher, refused: bool) -> None:
+    if refused:
+        with pytest.raises(ValueError, match="password_hasher"):
+            build(password_hasher=hasher)
+    else:
+        build(password_hasher=hasher)
+    build(password_hasher=hasher, allow_weak_hashing_for_tests=True)
