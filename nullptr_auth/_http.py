@@ -1,6 +1,6 @@
 """The HTTP vocabulary of the middleware: request bodies in, JSON answers out.
 
-Only ``middleware.py`` uses this module. It holds the one table that maps every
+Only the web layer (``middleware.py`` and ``_endpoints.py``) uses this module. It holds the one table that maps every
 exception of :mod:`nullptr_auth.errors` to a status and a contract error code, and the
 one parser of login-shaped bodies, which refuses anything it does not fully understand.
 """
@@ -131,6 +131,14 @@ def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
         if len(forwarded) >= trusted_proxies and forwarded[-trusted_proxies]:
             address = forwarded[-trusted_proxies]
     return address[:64]
+
+
+def origin(environ: WSGIEnvironment, trusted_proxies: int) -> dict[str, str]:
+    """Where a request came from, as the audit log records it."""
+    return {
+        "ip": client_address(environ, trusted_proxies),
+        "user_agent": environ.get("HTTP_USER_AGENT", ""),
+    }
 
 
 def label_field(fields: Mapping[str, Any], name: str, *, max_length: int) -> str:

@@ -10,6 +10,10 @@ and ``Token`` headers and handed on with ``environ["nullptr_auth.user"]``,
 ``environ["nullptr_auth.session"]`` and ``REMOTE_USER`` set (or the first two ``None``
 for an anonymous request). Authentication reads headers only: the application's
 request body and its response stream pass through untouched.
+
+This module is the per-request path; the answers of the paths the middleware owns are
+in ``_endpoints.py``, and the HTTP vocabulary both share (bodies, JSON, the one error
+table) in ``_http.py``. No other module knows there is a web.
 """
 
 from __future__ import annotations
@@ -20,16 +24,12 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import argon2
-from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
-from werkzeug.exceptions import NotFound
-from werkzeug.routing import Map, Rule
-from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
+from ._endpoints import Endpoints, Identity
 from .accounts import Accounts, UserSource
 from .audit import Audit
 from .config import Options, RequireAuth, secret_keys_from
-from .models import Session, User
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
@@ -41,16 +41,6 @@ if TYPE_CHECKING:
 USER_KEY = "nullptr_auth.user"
 SESSION_KEY = "nullptr_auth.session"
 MAX_USERNAME_HEADER = 256
-MAX_USER_AGENT = 256
-MAX_DEVICE_LABEL = 64
-Identity = tuple[User, Session]
-_LOGIN_FAILURES = {
-    errors.IncorrectUsername: "unknown-user",
-    errors.IncorrectPassword: "wrong-password",
-    errors.AccountDisabled: "disabled",
-    errors.CredentialsError: "incorrect-credentials",
-    errors.TooManyAttempts: "throttled",
-}
 
 
 def _utc_now() -> datetime:
@@ -171,22 +161,28 @@ class AuthMiddleware:
             evict_oldest=session_limit_policy == "evict_oldest",
         )
         self.audit = Audit(clock)
-        self._login_throttle = Throttle(self.store, clock, RULES) if throttling else None
-        self._lookup_throttle = (
-            Throttle(self.store, clock, LOOKUP_RULES)
-            if throttling and not reveal_unknown_users
-            else None
+        self._endpoints = Endpoints(
+            self.options,
+            self.sessions,
+            self.accounts,
+            self.audit,
+            identify=self._identify,
+            login_throttle=Throttle(self.store, clock, RULES) if throttling else None,
+            lookup_throttle=(
+                Throttle(self.store, clock, LOOKUP_RULES)
+                if throttling and not reveal_unknown_users
+                else None
+            ),
         )
-        self._prefix = session_path
-        self._routes = _routes(session_path, registration).bind("nullptr_auth")
+        self._owned_prefixes = (session_path, "/user/") if registration else (session_path,)
 
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path.startswith(self._prefix) or path.startswith("/user/"):
-            response = self._answer(environ, path)
+        if path.startswith(self._owned_prefixes):
+            response = self._endpoints.answer(environ, path)
             if response is not None:
                 return response(environ, start_response)
         try:
@@ -213,7 +209,7 @@ class AuthMiddleware:
                 "session.rejected",
                 reason=error.reason,
                 username=environ.get("HTTP_USERNAME"),
-                **self._origin(environ),
+                **_http.origin(environ, self.options.trusted_proxies),
             )
             raise
 
@@ -242,177 +238,3 @@ class AuthMiddleware:
         if callable(rule):
             return bool(rule(environ))
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in rule)
-
-    def _caller(self, environ: WSGIEnvironment) -> Identity:
-        identity = self._identify(environ)
-        if identity is None:
-            raise errors.AuthorizationRequired()
-        return identity
-
-    # -- the paths the middleware answers ---------------------------------------------
-    def _answer(self, environ: WSGIEnvironment, path: str) -> Response | None:
-        """The answer for an owned path, or ``None`` if the path is the application's."""
-        try:
-            endpoint, arguments = self._routes.match(path, environ["REQUEST_METHOD"])
-        except NotFound:
-            return None
-        except _WerkzeugMethodNotAllowed as exc:
-            return _http.error_response(errors.MethodNotAllowed(exc.valid_methods or ()))
-        try:
-            return getattr(self, f"_{endpoint}")(Request(environ), **arguments)  # type: ignore[no-any-return]
-        except errors.AuthError as error:
-            return _http.error_response(error)
-        except Exception:
-            return _http.internal_error_response()
-
-    def _login(self, request: Request) -> Response:
-        fields = _http.read_fields(request, self.options.max_body_size)
-        username = _http.string_field(fields, "username")
-        password = _http.string_field(fields, "password")
-        client = self._client(request, fields)
-        origin = {"username": username, **self._origin(request.environ)}
-        throttle = self._login_throttle
-        try:
-            if throttle is not None:
-                throttle.check(username, client["ip"])
-            user, token = self.sessions.login(username, password, **client)
-        except (errors.CredentialsError, errors.TooManyAttempts) as error:
-            self.audit.record("login.failed", reason=_LOGIN_FAILURES[type(error)], **origin)
-            if throttle is not None and isinstance(error, errors.CredentialsError):
-                throttle.failed(username, client["ip"])
-            if self.options.reveal_unknown_users or isinstance(error, errors.TooManyAttempts):
-                raise
-            raise errors.CredentialsError() from error
-        if throttle is not None:
-            throttle.succeeded(username, client["ip"])
-        session_id = self.sessions.signer.session_id(token)
-        self.audit.record("login.succeeded", session_id=session_id, **origin)
-        return _http.json_response({"user_id": user.id, "session_token": token})
-
-    def _list_sessions(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
-        sessions = self.sessions.list(user.id)
-        return _http.json_response(
-            {
-                "user_id": user.id,
-                "username": user.username,
-                "session_id": current.id,
-                "sessions": [_session_json(s, current=s.id == current.id) for s in sessions],
-            }
-        )
-
-    def _logout(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
-        self.sessions.end(current.id)
-        self._record("logout", request, user, current.id)
-        return _http.no_content()
-
-    def _end_session(self, request: Request, session_id: str) -> Response:
-        user, current = self._caller(request.environ)
-        if not self.sessions.end(session_id, user_id=user.id):
-            raise errors.SessionNotFound()
-        self._record("session.ended", request, user, session_id, by=f"session {current.id}")
-        return _http.no_content()
-
-    def _end_other_sessions(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
-        ended = self.sessions.end_all(user.id, keep=current.id)
-        self._record("session.ended", request, user, None, by=f"session {current.id}", count=ended)
-        return _http.no_content()
-
-    def _check_username(self, request: Request) -> Response:
-        username = request.args.get("username", "")
-        self._count_lookup(request, username)
-        return _http.json_response({"available": self.accounts.is_available(username)})
-
-    def _register(self, request: Request) -> Response:
-        fields = _http.read_fields(request, self.options.max_body_size)
-        username = _http.string_field(fields, "username")
-        password = _http.string_field(fields, "password")
-        self._count_lookup(request, username)
-        client = self._client(request, fields)
-        user = self.accounts.create(username, password)
-        token = self.sessions.start(user, **client)
-        self._record("user.registered", request, user, self.sessions.signer.session_id(token))
-        return _http.json_response({"user_id": user.id, "session_token": token})
-
-    def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
-        """What a new session records about the device that opened it."""
-        return {
-            "user_agent": request.user_agent.string[:MAX_USER_AGENT],
-            "ip": _http.client_address(request.environ, self.options.trusted_proxies),
-            "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
-        }
-
-    def _count_lookup(self, request: Request, username: str) -> None:
-        """When usernames are secret, asking about them is throttled like logging in."""
-        if self._lookup_throttle is not None:
-            address = _http.client_address(request.environ, self.options.trusted_proxies)
-            self._lookup_throttle.check(username, address)
-            self._lookup_throttle.failed(username, address)
-
-    def _change_password(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
-        fields = _http.read_fields(request, self.options.max_body_size)
-        old_password = _http.string_field(fields, "old_password")
-        new_password = _http.string_field(fields, "new_password")
-        self.accounts.change_password(user, old_password, new_password, keep_session=current.id)
-        self._record("password.changed", request, user, current.id, by="the user")
-        return _http.no_content()
-
-    def _record(
-        self,
-        event: str,
-        request: Request,
-        user: User,
-        session_id: str | None,
-        **details: str | int | None,
-    ) -> None:
-        self.audit.record(
-            event,
-            username=user.username,
-            session_id=session_id,
-            **self._origin(request.environ),
-            **details,
-        )
-
-    def _origin(self, environ: WSGIEnvironment) -> dict[str, str]:
-        """Where a request came from, as the audit log records it."""
-        return {
-            "ip": _http.client_address(environ, self.options.trusted_proxies),
-            "user_agent": environ.get("HTTP_USER_AGENT", ""),
-        }
-
-
-def _routes(prefix: str, registration: bool) -> Map:
-    rules = [
-        Rule(prefix, methods=["POST"], endpoint="login"),
-        Rule(prefix, methods=["GET"], endpoint="list_sessions"),
-        Rule(prefix, methods=["DELETE"], endpoint="logout"),
-        Rule(f"{prefix}/others", methods=["DELETE"], endpoint="end_other_sessions"),
-        Rule(f"{prefix}/<path:session_id>", methods=["DELETE"], endpoint="end_session"),
-    ]
-    if registration:
-        rules += [
-            Rule("/user/checkUsername", methods=["GET"], endpoint="check_username"),
-            Rule("/user/register", methods=["POST"], endpoint="register"),
-            Rule("/user/password", methods=["POST"], endpoint="change_password"),
-        ]
-    return Map(rules, strict_slashes=False, merge_slashes=False)
-
-
-def _session_json(session: Session, *, current: bool) -> dict[str, object]:
-    return {
-        "session_id": session.id,
-        "created_at": _iso(session.created_at),
-        "last_seen_at": _iso(session.last_seen_at),
-        "expires_at": None if session.ends_at is None else _iso(session.ends_at),
-        "user_agent": session.user_agent,
-        "ip": session.ip,
-        "device": session.device,
-        "current": current,
-    }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

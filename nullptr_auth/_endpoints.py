@@ -1,0 +1,239 @@
+"""The answers of the paths the middleware owns: log in, list and end sessions, accounts.
+
+``middleware.py`` hands every request for an owned path to :meth:`Endpoints.answer`,
+which picks a method by the routing map at the bottom of this module. Every answer is
+JSON (or an empty ``204``), never cached, and every failure is an exception of
+:mod:`nullptr_auth.errors` turned into the contract's error envelope in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import _http, errors
+from .accounts import Accounts
+from .audit import Audit
+from .config import Options
+from .models import Session, User
+from .sessions import Sessions
+from .throttle import Throttle
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+Identity = tuple[User, Session]
+MAX_USER_AGENT = 256
+MAX_DEVICE_LABEL = 64
+_LOGIN_FAILURES = {
+    errors.IncorrectUsername: "unknown-user",
+    errors.IncorrectPassword: "wrong-password",
+    errors.AccountDisabled: "disabled",
+    errors.CredentialsError: "incorrect-credentials",
+    errors.TooManyAttempts: "throttled",
+}
+
+
+class Endpoints:
+    """The session and account endpoints of one middleware.
+
+    :param identify: authenticates a request from its headers (``None``: anonymous).
+    """
+
+    def __init__(
+        self,
+        options: Options,
+        sessions: Sessions,
+        accounts: Accounts,
+        audit: Audit,
+        *,
+        identify: Callable[[WSGIEnvironment], Identity | None],
+        login_throttle: Throttle | None,
+        lookup_throttle: Throttle | None,
+    ) -> None:
+        self._options = options
+        self._sessions = sessions
+        self._accounts = accounts
+        self._audit = audit
+        self._identify = identify
+        self._login_throttle = login_throttle
+        self._lookup_throttle = lookup_throttle
+        self._routes = _routes(options.session_path, options.registration).bind("nullptr_auth")
+
+    def __repr__(self) -> str:
+        return f"<Endpoints under {self._options.session_path}>"
+
+    def answer(self, environ: WSGIEnvironment, path: str) -> Response | None:
+        """The answer for an owned path, or ``None`` if the path is the application's."""
+        try:
+            endpoint, arguments = self._routes.match(path, environ["REQUEST_METHOD"])
+        except NotFound:
+            return None
+        except _WerkzeugMethodNotAllowed as exc:
+            return _http.error_response(errors.MethodNotAllowed(exc.valid_methods or ()))
+        try:
+            return getattr(self, f"_{endpoint}")(Request(environ), **arguments)  # type: ignore[no-any-return]
+        except errors.AuthError as error:
+            return _http.error_response(error)
+        except Exception:
+            return _http.internal_error_response()
+
+    def _caller(self, environ: WSGIEnvironment) -> Identity:
+        identity = self._identify(environ)
+        if identity is None:
+            raise errors.AuthorizationRequired()
+        return identity
+
+    def _login(self, request: Request) -> Response:
+        fields = _http.read_fields(request, self._options.max_body_size)
+        username = _http.string_field(fields, "username")
+        password = _http.string_field(fields, "password")
+        client = self._client(request, fields)
+        origin = {"username": username, **self._origin(request.environ)}
+        throttle = self._login_throttle
+        try:
+            if throttle is not None:
+                throttle.check(username, client["ip"])
+            user, token = self._sessions.login(username, password, **client)
+        except (errors.CredentialsError, errors.TooManyAttempts) as error:
+            self._audit.record("login.failed", reason=_LOGIN_FAILURES[type(error)], **origin)
+            if throttle is not None and isinstance(error, errors.CredentialsError):
+                throttle.failed(username, client["ip"])
+            if self._options.reveal_unknown_users or isinstance(error, errors.TooManyAttempts):
+                raise
+            raise errors.CredentialsError() from error
+        if throttle is not None:
+            throttle.succeeded(username, client["ip"])
+        session_id = self._sessions.signer.session_id(token)
+        self._audit.record("login.succeeded", session_id=session_id, **origin)
+        return _http.json_response({"user_id": user.id, "session_token": token})
+
+    def _list_sessions(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        sessions = self._sessions.list(user.id)
+        return _http.json_response(
+            {
+                "user_id": user.id,
+                "username": user.username,
+                "session_id": current.id,
+                "sessions": [_session_json(s, current=s.id == current.id) for s in sessions],
+            }
+        )
+
+    def _logout(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        self._sessions.end(current.id)
+        self._record("logout", request, user, current.id)
+        return _http.no_content()
+
+    def _end_session(self, request: Request, session_id: str) -> Response:
+        user, current = self._caller(request.environ)
+        if not self._sessions.end(session_id, user_id=user.id):
+            raise errors.SessionNotFound()
+        self._record("session.ended", request, user, session_id, by=f"session {current.id}")
+        return _http.no_content()
+
+    def _end_other_sessions(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        ended = self._sessions.end_all(user.id, keep=current.id)
+        self._record("session.ended", request, user, None, by=f"session {current.id}", count=ended)
+        return _http.no_content()
+
+    def _check_username(self, request: Request) -> Response:
+        username = request.args.get("username", "")
+        self._count_lookup(request, username)
+        return _http.json_response({"available": self._accounts.is_available(username)})
+
+    def _register(self, request: Request) -> Response:
+        fields = _http.read_fields(request, self._options.max_body_size)
+        username = _http.string_field(fields, "username")
+        password = _http.string_field(fields, "password")
+        self._count_lookup(request, username)
+        client = self._client(request, fields)
+        user = self._accounts.create(username, password)
+        token = self._sessions.start(user, **client)
+        self._record("user.registered", request, user, self._sessions.signer.session_id(token))
+        return _http.json_response({"user_id": user.id, "session_token": token})
+
+    def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
+        """What a new session records about the device that opened it."""
+        return {
+            "user_agent": request.user_agent.string[:MAX_USER_AGENT],
+            "ip": _http.client_address(request.environ, self._options.trusted_proxies),
+            "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
+        }
+
+    def _count_lookup(self, request: Request, username: str) -> None:
+        """When usernames are secret, asking about them is throttled like logging in."""
+        if self._lookup_throttle is not None:
+            address = _http.client_address(request.environ, self._options.trusted_proxies)
+            self._lookup_throttle.check(username, address)
+            self._lookup_throttle.failed(username, address)
+
+    def _change_password(self, request: Request) -> Response:
+        user, current = self._caller(request.environ)
+        fields = _http.read_fields(request, self._options.max_body_size)
+        old_password = _http.string_field(fields, "old_password")
+        new_password = _http.string_field(fields, "new_password")
+        self._accounts.change_password(user, old_password, new_password, keep_session=current.id)
+        self._record("password.changed", request, user, current.id, by="the user")
+        return _http.no_content()
+
+    def _record(
+        self,
+        event: str,
+        request: Request,
+        user: User,
+        session_id: str | None,
+        **details: str | int | None,
+    ) -> None:
+        self._audit.record(
+            event,
+            username=user.username,
+            session_id=session_id,
+            **self._origin(request.environ),
+            **details,
+        )
+
+    def _origin(self, environ: WSGIEnvironment) -> dict[str, str]:
+        return _http.origin(environ, self._options.trusted_proxies)
+
+
+def _routes(prefix: str, registration: bool) -> Map:
+    rules = [
+        Rule(prefix, methods=["POST"], endpoint="login"),
+        Rule(prefix, methods=["GET"], endpoint="list_sessions"),
+        Rule(prefix, methods=["DELETE"], endpoint="logout"),
+        Rule(f"{prefix}/others", methods=["DELETE"], endpoint="end_other_sessions"),
+        Rule(f"{prefix}/<path:session_id>", methods=["DELETE"], endpoint="end_session"),
+    ]
+    if registration:
+        rules += [
+            Rule("/user/checkUsername", methods=["GET"], endpoint="check_username"),
+            Rule("/user/register", methods=["POST"], endpoint="register"),
+            Rule("/user/password", methods=["POST"], endpoint="change_password"),
+        ]
+    return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def _session_json(session: Session, *, current: bool) -> dict[str, object]:
+    return {
+        "session_id": session.id,
+        "created_at": _iso(session.created_at),
+        "last_seen_at": _iso(session.last_seen_at),
+        "expires_at": None if session.ends_at is None else _iso(session.ends_at),
+        "user_agent": session.user_agent,
+        "ip": session.ip,
+        "device": session.device,
+        "current": current,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
