@@ -1,8 +1,9 @@
 """The HTTP vocabulary of the middleware: request bodies in, JSON answers out.
 
-Only the web layer (``middleware.py`` and ``_endpoints.py``) uses this module. It holds the one table that maps every
-exception of :mod:`nullptr_auth.errors` to a status and a contract error code, and the
-one parser of login-shaped bodies, which refuses anything it does not fully understand.
+Only the web layer (``middleware.py`` and ``_endpoints.py``) uses this module. It holds
+the one table that maps every exception of :mod:`nullptr_auth.errors` to a status and a
+contract error code, and the one parser of login-shaped bodies, which refuses anything
+it does not fully understand.
 """
 
 from __future__ import annotations
