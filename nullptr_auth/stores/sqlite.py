@@ -8,6 +8,14 @@ because it holds the signing key when none is configured.
 
 Tables are prefixed ``nullptr_auth_`` so they can live in an application's own database;
 ``PRAGMA user_version`` records the schema version for later migrations.
+
+Authentication reads a session on every request, and Python's ``sqlite3`` releases the
+GIL around each step: in a threaded server a busy neighbour thread can then make every
+read wait milliseconds for the GIL. So each process keeps the sessions it has read in a
+small cache, and a file of change counters in shared memory (``<path>-revocations``,
+see ``_revocations.py``) tells it, without a system call, when any process has ended or
+touched a cached session since: an ended session is refused on the very next request
+everywhere. A cached copy is also never older than a few seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -23,8 +32,11 @@ from typing import Any
 
 from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from ._revocations import Revocations, Stamp
 
 SCHEMA_VERSION = 1
+CACHE_ENTRIES = 4096
+CACHE_SECONDS = 5.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nullptr_auth_meta (
     name TEXT PRIMARY KEY,
@@ -92,6 +104,8 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._schema_ready = False
+        self._revocations = Revocations(f"{self.path}-revocations")
+        self._cache: dict[str, tuple[Stamp, float, tuple[User, Session]]] = {}
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -138,9 +152,10 @@ class SQLiteStore:
                 ).rowcount
                 == 1
             )
-            if found and end_sessions:
-                _delete_sessions(db, user_id, keep)
-            return found
+            ended = found and end_sessions and _delete_sessions(db, user_id, keep) > 0
+        if ended:
+            self._changed_all()
+        return found
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         with self._cursor() as db:
@@ -150,24 +165,27 @@ class SQLiteStore:
                 ).rowcount
                 == 1
             )
-            if found and disabled:
-                _delete_sessions(db, user_id, None)
-            return found
+            ended = found and disabled and _delete_sessions(db, user_id, None) > 0
+        if ended:
+            self._changed_all()
+        return found
 
     def delete_user(self, user_id: str) -> bool:
         with self._cursor() as db:
-            db.execute("DELETE FROM nullptr_auth_sessions WHERE user_id = ?", (user_id,))
-            return (
-                db.execute("DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)).rowcount == 1
-            )
+            ended = _delete_sessions(db, user_id, None)
+            found = db.execute("DELETE FROM nullptr_auth_users WHERE id = ?", (user_id,)).rowcount
+        if ended:
+            self._changed_all()
+        return found == 1
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
         self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
     ) -> None:
+        evicted: list[str] = []
         with self._cursor(immediate=limit is not None) as db:
             if limit is not None:
-                _make_room(db, user.id, session.created_at.timestamp(), limit, evict)
+                evicted = _make_room(db, user.id, session.created_at.timestamp(), limit, evict)
             db.execute(
                 "INSERT INTO nullptr_auth_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -184,14 +202,26 @@ class SQLiteStore:
                     session.device,
                 ),
             )
+        if evicted:
+            self._changed(evicted)
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        """From this process's cache while no process has changed the session since."""
+        stamp = self._stamp(session_id)
+        cached = self._cache.get(session_id)
+        if cached is not None and cached[0] == stamp and time.monotonic() < cached[1]:
+            return cached[2]
         with self._cursor() as db:
             row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
         if row is None:
+            self._cache.pop(session_id, None)
             return None
         session = _session(row[1:])
-        return User(session.user_id, row[0]), session
+        found = User(session.user_id, row[0]), session
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.pop(next(iter(self._cache), ""), None)  # the oldest entry
+        self._cache[session_id] = (stamp, time.monotonic() + CACHE_SECONDS, found)
+        return found
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"  # noqa: S608
@@ -213,6 +243,7 @@ class SQLiteStore:
                 " WHERE id = ?",
                 (last_seen_at.timestamp(), _timestamp(idle_expires_at), session_id),
             )
+        self._changed([session_id])
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
         with self._cursor() as db:
@@ -223,20 +254,28 @@ class SQLiteStore:
                     "DELETE FROM nullptr_auth_sessions WHERE id = ? AND user_id = ?",
                     (session_id, user_id),
                 )
-            return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            self._changed([session_id])
+        return cursor.rowcount == 1
 
     def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
         with self._cursor() as db:
-            return _delete_sessions(db, user_id, keep)
+            ended = _delete_sessions(db, user_id, keep)
+        if ended:
+            self._changed_all()
+        return ended
 
     def purge_sessions(self, now: datetime) -> int:
         with self._cursor() as db:
             db.execute("DELETE FROM nullptr_auth_failures WHERE ends_at <= ?", (now.timestamp(),))
-            return db.execute(
+            purged = db.execute(
                 "DELETE FROM nullptr_auth_sessions"
                 " WHERE expires_at <= :now OR idle_expires_at <= :now",
                 {"now": now.timestamp()},
             ).rowcount
+        if purged:
+            self._changed_all()
+        return purged
 
     # -- failed-login counters ---------------------------------------------------------
     def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
@@ -279,6 +318,28 @@ class SQLiteStore:
             for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
+            self._cache.clear()
+        self._revocations.close()
+
+    # -- the cache of sessions --------------------------------------------------------
+    def _stamp(self, session_id: str) -> Stamp:
+        try:
+            return self._revocations.stamp(session_id)
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable() from exc
+
+    def _changed(self, session_ids: list[str]) -> None:
+        """Tell every process these sessions changed; call after the change is committed."""
+        try:
+            self._revocations.bump(session_ids)
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable() from exc
+
+    def _changed_all(self) -> None:
+        try:
+            self._revocations.bump_all()
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable() from exc
 
     # -- connections ------------------------------------------------------------------
     @contextmanager
@@ -344,8 +405,10 @@ def _delete_sessions(db: sqlite3.Connection, user_id: str, keep: str | None) -> 
     ).rowcount
 
 
-def _make_room(db: sqlite3.Connection, user_id: str, now: float, limit: int, evict: bool) -> None:
-    """End the least recently used sessions so that one more fits under ``limit``."""
+def _make_room(
+    db: sqlite3.Connection, user_id: str, now: float, limit: int, evict: bool
+) -> list[str]:
+    """End the least recently used sessions so that one more fits; return their ids."""
     live = db.execute(
         "SELECT id FROM nullptr_auth_sessions WHERE user_id = :user"
         " AND (expires_at IS NULL OR expires_at > :now)"
@@ -356,7 +419,9 @@ def _make_room(db: sqlite3.Connection, user_id: str, now: float, limit: int, evi
     excess = len(live) + 1 - limit
     if excess > 0 and not evict:
         raise TooManySessions()
-    db.executemany("DELETE FROM nullptr_auth_sessions WHERE id = ?", live[: max(excess, 0)])
+    evicted = live[: max(excess, 0)]
+    db.executemany("DELETE FROM nullptr_auth_sessions WHERE id = ?", evicted)
+    return [session_id for (session_id,) in evicted]
 
 
 def _timestamp(moment: datetime | None) -> float | None:

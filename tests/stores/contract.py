@@ -340,6 +340,27 @@ class StoreContract:
         assert other_view.delete_session("s1") is True
         assert store.find_session("s1") is None
 
+    def test_other_views_see_activity_at_once(self, store: Store, other_view: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(alice.user, make_session(alice, "s1"))
+        assert store.find_session("s1") is not None  # read once, as a request would
+        later = T0 + timedelta(hours=3)
+        other_view.touch_session("s1", later, later + timedelta(days=14))
+        found = store.find_session("s1")
+        assert found is not None
+        assert found[1].last_seen_at == later
+
+    def test_other_views_see_user_wide_endings_at_once(
+        self, store: Store, other_view: Store
+    ) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(alice.user, make_session(alice, "s1"))
+        assert store.find_session("s1") is not None
+        other_view.set_password_hash(alice.id, "$argon2id$new", end_sessions=True)
+        assert store.find_session("s1") is None
+
     def test_concurrent_logins_lose_no_session(self, store: Store) -> None:
         alice = make_user()
         store.add_user(alice)

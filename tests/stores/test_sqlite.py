@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +12,9 @@ import pytest
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import SQLiteStore, open_store
+from nullptr_auth.stores._revocations import Revocations
 
-from .contract import StoreContract, make_user
+from .contract import StoreContract, make_session, make_user
 
 
 class TestSQLiteStore(StoreContract):
@@ -90,3 +93,62 @@ def test_relative_and_absolute_paths(tmp_path: Path) -> None:
     absolute = open_store(f"sqlite:///{tmp_path}/absolute.db")
     assert isinstance(relative, SQLiteStore) and relative.path == "relative.db"
     assert isinstance(absolute, SQLiteStore) and absolute.path == f"{tmp_path}/absolute.db"
+
+
+# -- the cache of sessions and its shared change counters ---------------------------------
+def test_an_ending_in_another_process_is_seen_on_the_next_read(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "auth.db")
+    alice = make_user()
+    store.add_user(alice)
+    store.add_session(alice.user, make_session(alice, "s1"))
+    assert store.find_session("s1") is not None  # now cached
+    script = (
+        "import sys; from nullptr_auth.stores import SQLiteStore;"
+        "store = SQLiteStore(sys.argv[1]); assert store.delete_session('s1'); store.close()"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "auth.db")], check=True)
+    assert store.find_session("s1") is None
+    store.close()
+
+
+def test_cached_reads_do_not_touch_the_database(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "auth.db")
+    alice = make_user()
+    store.add_user(alice)
+    store.add_session(alice.user, make_session(alice, "s1"))
+    store.find_session("s1")
+    with sqlite3.connect(tmp_path / "auth.db") as db:  # behind the store's back: no bump
+        db.execute("DELETE FROM nullptr_auth_sessions")
+    db.close()
+    assert store.find_session("s1") is not None, "served from the cache"
+    Revocations(f"{tmp_path}/auth.db-revocations").bump(["s1"])
+    assert store.find_session("s1") is None, "a bump sends the next read to the database"
+    store.close()
+
+
+def test_counters_are_shared_and_only_grow(tmp_path: Path) -> None:
+    first = Revocations(f"{tmp_path}/counters")
+    second = Revocations(f"{tmp_path}/counters")
+    before = first.stamp("a")
+    second.bump(["a"])
+    assert first.stamp("a") == (before[0], before[1] + 1)
+    second.bump_all()
+    assert first.stamp("a")[0] == before[0] + 1
+    assert first.stamp("unrelated")[1] in (0, before[1] + 1)  # another slot, unless it collides
+    assert stat.S_IMODE(os.stat(f"{tmp_path}/counters").st_mode) == 0o600
+    first.close()
+    second.close()
+
+
+def test_concurrent_bumps_from_processes_are_all_counted(tmp_path: Path) -> None:
+    path = f"{tmp_path}/counters"
+    script = (
+        "import sys; from nullptr_auth.stores._revocations import Revocations;"
+        "r = Revocations(sys.argv[1]); [r.bump(['a']) for _ in range(500)]; r.close()"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", script, path]) for _ in range(4)]
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+    counters = Revocations(path)
+    assert counters.stamp("a")[1] == 2000
+    counters.close()
