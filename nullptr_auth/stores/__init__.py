@@ -3,7 +3,12 @@
 ========================  ==========================================================
 ``sqlite:///path.db``     the embedded default: one machine, any number of processes
 ``memory://``             this process only: tests and demos
+``redis://host:port/N``   sessions shared by many app servers (``rediss://`` for TLS)
+``postgresql://…``        users and sessions in the database the app already runs
 ========================  ==========================================================
+
+The Redis and PostgreSQL stores are imported only when their scheme is asked for, so
+their drivers stay optional extras (``nullptr_auth[redis]``, ``nullptr_auth[postgres]``).
 
 Any object implementing :class:`~nullptr_auth.stores.base.Store` may be passed instead
 of a URL.
@@ -18,13 +23,14 @@ from .memory import MemoryStore as MemoryStore
 from .sqlite import SQLiteStore as SQLiteStore
 
 DEFAULT_DATABASE = "sqlite:///nullptr_auth.db"
-SCHEMES = ("memory", "sqlite")
+SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 
 
 def open_store(url: str) -> Store:
     """The store a URL names; no connection is made yet.
 
     :raises ValueError: if the URL's scheme is unknown or it names no SQLite file.
+    :raises ImportError: if the driver the scheme needs is not installed.
     """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
@@ -37,6 +43,14 @@ def open_store(url: str) -> Store:
                 "sqlite:////absolute/path.db (memory:// keeps data in memory)"
             )
         return SQLiteStore(path)
+    if scheme in ("redis", "rediss"):
+        from .redis import RedisStore
+
+        return RedisStore(url)
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ValueError(
         f"unknown database URL {url!r}: the scheme must be one of "
         + ", ".join(f"{name}://" for name in SCHEMES)

@@ -1,0 +1,458 @@
+"""``postgresql://…``: users and sessions in the PostgreSQL database the app already runs.
+
+Use it when the application keeps its own data in PostgreSQL: one backup, one thing to
+run, and every app server sees a session end at once. Install the driver with
+``pip install 'nullptr_auth[postgres]'`` (psycopg 3 and its pool)::
+
+    AuthMiddleware(app, database="postgresql://app@db.internal/shop?table_prefix=auth_")
+
+The tables are created on first use when missing (``CREATE TABLE IF NOT EXISTS`` under
+an advisory lock, so app servers starting together do not trip over each other). Their
+names start with ``nullptr_auth_`` unless ``table_prefix=`` or the URL's
+``?table_prefix=`` says otherwise:
+
+=========================  ===============================================================
+``<prefix>schema_version`` one row: the version of these tables, ``1``; a later release
+                           that changes them migrates from the number it finds here
+``<prefix>users``          id, username (unique), password_hash, created_at, disabled
+``<prefix>sessions``       id (primary key: finding a session is one index lookup),
+                           user_id, username, token_hash, created_at, last_seen_at,
+                           expires_at, idle_expires_at, user_agent, ip, device;
+                           indexed by user_id and by each deadline
+``<prefix>failures``       key, count, last_failure_at, ends_at: runs of failed logins
+``<prefix>meta``           name, value: the generated signing key
+=========================  ===============================================================
+
+Times are ``timestamptz``. Every method is one transaction; a login under a session
+limit also takes a transaction-scoped advisory lock on the user, so concurrent logins
+never exceed it.
+
+Connections come from a ``psycopg_pool.ConnectionPool`` opened on first use. Each is
+checked before it is handed out, so after a restart of the server the pool replaces
+the dead ones by itself. When no connection can be had within ``timeout`` seconds the
+request fails fast with :class:`~nullptr_auth.errors.StoreUnavailable` (``503``)
+instead of hanging; so does any other error of the driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
+from ..models import Session, User, UserRecord
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = "nullptr_auth_"
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,38}")  # + "sessions_idle_expires_at" <= 63
+_SESSION_COLUMNS = (
+    "id, user_id, created_at, last_seen_at, expires_at, idle_expires_at,"
+    " user_agent, ip, device, token_hash"
+)
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS {schema_version} (version integer NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS {meta} (name text PRIMARY KEY, value bytea NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {users} (
+        id text PRIMARY KEY,
+        username text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        created_at timestamptz NOT NULL,
+        disabled boolean NOT NULL DEFAULT false)""",
+    """CREATE TABLE IF NOT EXISTS {sessions} (
+        id text PRIMARY KEY,
+        user_id text NOT NULL,
+        username text NOT NULL,
+        token_hash bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        last_seen_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        idle_expires_at timestamptz,
+        user_agent text NOT NULL,
+        ip text NOT NULL,
+        device text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {failures} (
+        key text PRIMARY KEY,
+        count integer NOT NULL,
+        last_failure_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS {sessions_user_id} ON {sessions} (user_id)",
+    "CREATE INDEX IF NOT EXISTS {sessions_expires_at} ON {sessions} (expires_at)",
+    "CREATE INDEX IF NOT EXISTS {sessions_idle_expires_at} ON {sessions} (idle_expires_at)",
+    """INSERT INTO {schema_version} (version)
+        SELECT {version} WHERE NOT EXISTS (SELECT FROM {schema_version})""",
+]
+_QUERIES = {
+    "add_user": "INSERT INTO {users} (id, username, password_hash, created_at, disabled)"
+    " VALUES (%s, %s, %s, %s, %s)",
+    "get_user": "SELECT id, username, password_hash, created_at, disabled FROM {users}"
+    " WHERE username = %s",
+    "list_users": "SELECT id, username, password_hash, created_at, disabled FROM {users}"
+    ' ORDER BY username COLLATE "C"',
+    "set_password_hash": "UPDATE {users} SET password_hash = %s WHERE id = %s",
+    "set_disabled": "UPDATE {users} SET disabled = %s WHERE id = %s",
+    "delete_user": "DELETE FROM {users} WHERE id = %s",
+    "add_session": "INSERT INTO {sessions} (id, user_id, username, token_hash, created_at,"
+    " last_seen_at, expires_at, idle_expires_at, user_agent, ip, device)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    "live_sessions": "SELECT id FROM {sessions} WHERE user_id = %(user)s"
+    " AND (expires_at IS NULL OR expires_at > %(now)s)"
+    " AND (idle_expires_at IS NULL OR idle_expires_at > %(now)s)"
+    ' ORDER BY last_seen_at, created_at, id COLLATE "C"',
+    "find_session": "SELECT username, {columns} FROM {sessions} WHERE id = %s",
+    "all_sessions": 'SELECT {columns} FROM {sessions} ORDER BY created_at, id COLLATE "C"',
+    "user_sessions": "SELECT {columns} FROM {sessions} WHERE user_id = %s"
+    ' ORDER BY created_at, id COLLATE "C"',
+    "touch_session": "UPDATE {sessions} SET last_seen_at = %s, idle_expires_at = %s WHERE id = %s",
+    "delete_session": "DELETE FROM {sessions} WHERE id = %s",
+    "delete_owned_session": "DELETE FROM {sessions} WHERE id = %s AND user_id = %s",
+    "delete_sessions": "DELETE FROM {sessions} WHERE user_id = %s AND id IS DISTINCT FROM %s::text",
+    "evict": "DELETE FROM {sessions} WHERE id = ANY(%s)",
+    "purge_sessions": "DELETE FROM {sessions}"
+    " WHERE expires_at <= %(now)s OR idle_expires_at <= %(now)s",
+    "purge_failures": "DELETE FROM {failures} WHERE ends_at <= %s",
+    "add_failure": "INSERT INTO {failures} AS f (key, count, last_failure_at, ends_at)"
+    " VALUES (%(key)s, 1, %(now)s, %(ends)s) ON CONFLICT (key) DO UPDATE SET"
+    " count = CASE WHEN f.ends_at <= excluded.last_failure_at THEN 1 ELSE f.count + 1 END,"
+    " last_failure_at = excluded.last_failure_at, ends_at = excluded.ends_at"
+    " RETURNING count",
+    "get_failures": "SELECT count, last_failure_at FROM {failures} WHERE key = %s AND ends_at > %s",
+    "clear_failures": "DELETE FROM {failures} WHERE key = %s",
+    "keep_secret_key": "INSERT INTO {meta} (name, value) VALUES ('secret_key', %s)"
+    " ON CONFLICT (name) DO NOTHING",
+    "secret_key": "SELECT value FROM {meta} WHERE name = 'secret_key'",
+    "lock": "SELECT pg_advisory_xact_lock(%s)",
+    "schema_version": "SELECT version FROM {schema_version}",
+}
+
+
+class PostgresStore:
+    """A :class:`~nullptr_auth.stores.base.Store` in PostgreSQL tables.
+
+    :param url: a libpq URL, ``postgresql://user:password@host:port/dbname``
+        (``postgres://`` too); a ``?table_prefix=`` query sets the table prefix.
+    :param table_prefix: the start of every table's name, an identifier of at most 39
+        characters; overrides the URL's ``?table_prefix=``.
+    :param max_connections: how many connections this object keeps at most.
+    :param timeout: seconds a request waits for a connection before giving up.
+    :param connect_timeout: seconds to wait for the server when connecting.
+    :raises ImportError: if psycopg or psycopg_pool is not installed.
+    :raises ValueError: if the table prefix is not a plain identifier.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        table_prefix: str | None = None,
+        max_connections: int = 10,
+        timeout: float = 3.0,
+        connect_timeout: int = 2,
+    ) -> None:
+        self._driver, self._pool_driver, sql = _driver()
+        self._url, url_prefix = _split_prefix(url)
+        self.table_prefix: str = (
+            table_prefix if table_prefix is not None else url_prefix or DEFAULT_PREFIX
+        )
+        if not _PREFIX.fullmatch(self.table_prefix):
+            raise ValueError(
+                f"table_prefix {self.table_prefix!r} must be a letter or underscore followed"
+                " by at most 38 letters, digits or underscores"
+            )
+        self._pool_options = {
+            "max_size": max_connections,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+        }
+        names = {
+            name: sql.Identifier(f"{self.table_prefix}{name}") for name in _table_and_index_names()
+        }
+        names.update(columns=sql.SQL(_SESSION_COLUMNS), version=sql.Literal(SCHEMA_VERSION))
+        self._schema = [sql.SQL(statement).format(**names) for statement in _SCHEMA]
+        self._sql = {key: sql.SQL(query).format(**names) for key, query in _QUERIES.items()}
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._ready = False
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self._url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        return f"<PostgresStore {where} table_prefix={self.table_prefix!r}>"
+
+    # -- users ------------------------------------------------------------------------
+    def add_user(self, user: UserRecord) -> None:
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    self._sql["add_user"],
+                    (user.id, user.username, user.password_hash, user.created_at, user.disabled),
+                )
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, self._driver.errors.UniqueViolation):
+                raise UsernameTaken() from exc.__cause__
+            raise
+
+    def get_user(self, username: str) -> UserRecord | None:
+        with self._transaction() as db:
+            row = db.execute(self._sql["get_user"], (username,)).fetchone()
+        return None if row is None else _user(row)
+
+    def list_users(self) -> list[UserRecord]:
+        with self._transaction() as db:
+            rows = db.execute(self._sql["list_users"]).fetchall()
+        return [_user(row) for row in rows]
+
+    def set_password_hash(
+        self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
+    ) -> bool:
+        with self._transaction() as db:
+            found = db.execute(self._sql["set_password_hash"], (password_hash, user_id)).rowcount
+            if found and end_sessions:
+                db.execute(self._sql["delete_sessions"], (user_id, keep))
+        return found == 1
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        with self._transaction() as db:
+            found = db.execute(self._sql["set_disabled"], (disabled, user_id)).rowcount
+            if found and disabled:
+                db.execute(self._sql["delete_sessions"], (user_id, None))
+        return found == 1
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._transaction() as db:
+            db.execute(self._sql["delete_sessions"], (user_id, None))
+            return db.execute(self._sql["delete_user"], (user_id,)).rowcount == 1
+
+    # -- sessions ---------------------------------------------------------------------
+    def add_session(
+        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+    ) -> None:
+        with self._transaction() as db:
+            if limit is not None:
+                self._make_room(db, user.id, session.created_at, limit, evict)
+            db.execute(
+                self._sql["add_session"],
+                (
+                    session.id,
+                    user.id,
+                    user.username,
+                    session.token_hash,
+                    session.created_at,
+                    session.last_seen_at,
+                    session.expires_at,
+                    session.idle_expires_at,
+                    session.user_agent,
+                    session.ip,
+                    session.device,
+                ),
+            )
+
+    def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        with self._transaction() as db:
+            row = db.execute(self._sql["find_session"], (session_id,)).fetchone()
+        if row is None:
+            return None
+        session = _session(row[1:])
+        return User(session.user_id, row[0]), session
+
+    def list_sessions(self, user_id: str | None = None) -> list[Session]:
+        with self._transaction() as db:
+            if user_id is None:
+                rows = db.execute(self._sql["all_sessions"]).fetchall()
+            else:
+                rows = db.execute(self._sql["user_sessions"], (user_id,)).fetchall()
+        return [_session(row) for row in rows]
+
+    def touch_session(
+        self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(self._sql["touch_session"], (last_seen_at, idle_expires_at, session_id))
+
+    def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
+        with self._transaction() as db:
+            if user_id is None:
+                cursor = db.execute(self._sql["delete_session"], (session_id,))
+            else:
+                cursor = db.execute(self._sql["delete_owned_session"], (session_id, user_id))
+        return cursor.rowcount == 1
+
+    def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        with self._transaction() as db:
+            return db.execute(self._sql["delete_sessions"], (user_id, keep)).rowcount
+
+    def purge_sessions(self, now: datetime) -> int:
+        with self._transaction() as db:
+            db.execute(self._sql["purge_failures"], (now,))
+            return db.execute(self._sql["purge_sessions"], {"now": now}).rowcount
+
+    # -- failed-login counters ---------------------------------------------------------
+    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+        with self._transaction() as db:
+            row = db.execute(
+                self._sql["add_failure"], {"key": key, "now": now, "ends": now + window}
+            ).fetchone()
+        return int(_first(row))
+
+    def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
+        with self._transaction() as db:
+            row = db.execute(self._sql["get_failures"], (key, now)).fetchone()
+        return None if row is None else (int(row[0]), _utc(row[1]))
+
+    def clear_failures(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute(self._sql["clear_failures"], (key,))
+
+    # -- the signing key --------------------------------------------------------------
+    def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        with self._transaction() as db:
+            db.execute(self._sql["keep_secret_key"], (candidate,))
+            row = db.execute(self._sql["secret_key"]).fetchone()
+        return bytes(_first(row))
+
+    def close(self) -> None:
+        """Close every connection of the pool; the next use opens a new pool."""
+        with self._lock:
+            pool, self._pool, self._ready = self._pool, self._new_pool(), False
+        pool.close()
+
+    # -- connections ------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A pooled connection in one transaction; driver errors become StoreUnavailable."""
+        try:
+            with self._ready_pool().connection() as connection:
+                yield connection
+        except self._driver.Error as exc:
+            raise StoreUnavailable() from exc
+
+    def _ready_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
+        """The pool, opened and with the tables created on first use."""
+        with self._lock:
+            if not self._ready:
+                self._pool.open(wait=False)
+                with self._pool.connection() as connection:
+                    self._create_tables(connection)
+                self._ready = True
+            return self._pool
+
+    def _new_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
+        options = self._pool_options
+        pool: psycopg_pool.ConnectionPool[Connection] = self._pool_driver.ConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=options["max_size"],
+            open=False,
+            timeout=options["timeout"],
+            reconnect_timeout=10.0,
+            check=self._pool_driver.ConnectionPool.check_connection,
+            kwargs={"connect_timeout": options["connect_timeout"]},
+            name=f"nullptr_auth {self.table_prefix}",
+        )
+        return pool
+
+    def _create_tables(self, connection: Connection) -> None:
+        connection.execute(self._sql["lock"], (_lock_key("schema", self.table_prefix),))
+        for statement in self._schema:
+            connection.execute(statement)
+        versions = connection.execute(self._sql["schema_version"]).fetchall()
+        if versions != [(SCHEMA_VERSION,)]:
+            raise StoreUnavailable(
+                f"the {self.table_prefix}* tables are at schema version {versions},"
+                f" and this nullptr_auth knows version {SCHEMA_VERSION}"
+            )
+
+    def _make_room(
+        self, db: Connection, user_id: str, now: datetime, limit: int, evict: bool
+    ) -> None:
+        """End the least recently used sessions so that one more fits, holding the user."""
+        db.execute(self._sql["lock"], (_lock_key("user", self.table_prefix, user_id),))
+        found = db.execute(self._sql["live_sessions"], {"user": user_id, "now": now})
+        live = [row[0] for row in found]
+        excess = len(live) + 1 - limit
+        if excess > 0 and not evict:
+            raise TooManySessions()
+        if excess > 0:
+            db.execute(self._sql["evict"], (live[:excess],))
+
+
+def _driver() -> tuple[Any, Any, Any]:
+    """psycopg, psycopg_pool and psycopg.sql, imported on first use: they stay optional."""
+    try:
+        import psycopg
+        import psycopg_pool
+        from psycopg import sql
+    except ImportError as exc:
+        raise ImportError(
+            "the PostgreSQL store needs psycopg and psycopg_pool:"
+            " pip install 'nullptr_auth[postgres]'"
+        ) from exc
+    return psycopg, psycopg_pool, sql
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """The URL without its ``table_prefix`` query argument (libpq would refuse it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "table_prefix"]
+    rest = urlencode([(name, value) for name, value in query if name != "table_prefix"])
+    return urlunsplit(parts._replace(query=rest)), (prefixes[-1] if prefixes else None)
+
+
+def _table_and_index_names() -> list[str]:
+    tables = ["schema_version", "meta", "users", "sessions", "failures"]
+    indexes = ["sessions_user_id", "sessions_expires_at", "sessions_idle_expires_at"]
+    return tables + indexes
+
+
+def _lock_key(*parts: str) -> int:
+    """A 64-bit advisory lock key for these parts (collisions only make a lock shared)."""
+    digest = hashlib.blake2b("\0".join(("nullptr_auth", *parts)).encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _first(row: tuple[Any, ...] | None) -> Any:
+    """The first column of a row the statement always answers."""
+    if row is None:
+        raise StoreUnavailable("the database answered no row where one was due")
+    return row[0]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def _optional_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _utc(moment)
+
+
+def _user(row: Any) -> UserRecord:
+    user_id, username, password_hash, created_at, disabled = row
+    return UserRecord(user_id, username, password_hash, _utc(created_at), bool(disabled))
+
+
+def _session(row: Any) -> Session:
+    session_id, user_id, created, last_seen, expires, idle, agent, ip, device, token_hash = row
+    return Session(
+        session_id,
+        user_id,
+        _utc(created),
+        _utc(last_seen),
+        _optional_utc(expires),
+        _optional_utc(idle),
+        agent,
+        ip,
+        device,
+        bytes(token_hash),
+    )

@@ -1,0 +1,73 @@
+"""Find the Redis and PostgreSQL servers the tests need, or skip the tests that need them.
+
+A developer without the servers sees those tests skipped, with the reason; CI sets
+``NULLPTR_AUTH_REQUIRE_SERVICES=1`` so that a missing server fails the run instead of
+silently testing less. The URLs can be moved with ``NULLPTR_AUTH_TEST_REDIS_URL`` and
+``NULLPTR_AUTH_TEST_POSTGRES_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import pytest
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip, or fail when the environment says the services must be there."""
+    if os.environ.get("NULLPTR_AUTH_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (NULLPTR_AUTH_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def redis_url() -> str:
+    """The test Redis database's URL, once it answers PING."""
+    url = os.environ.get("NULLPTR_AUTH_TEST_REDIS_URL", REDIS_URL)
+    redis = pytest.importorskip("redis")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        client.ping()
+        client.close()
+    except redis.RedisError:
+        missing(f"Redis is not running on {_where(url, 6379)}")
+    return url
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL database's URL, once it accepts a connection."""
+    url = os.environ.get("NULLPTR_AUTH_TEST_POSTGRES_URL", POSTGRES_URL)
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.Error:
+        missing(f"PostgreSQL is not running on {_where(url, 5432)}")
+    return url
+
+
+def program(name: str) -> str:
+    """The path of a server program, looked up on PATH and in PostgreSQL's bin directories."""
+    extra = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    search = os.pathsep.join([os.environ.get("PATH", ""), *map(str, extra)])
+    found = shutil.which(name, path=search)
+    if found is None:
+        missing(f"{name} is not installed")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _where(url: str, default_port: int) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or '127.0.0.1'}:{parts.port or default_port}"

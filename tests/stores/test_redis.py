@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+
+from nullptr_auth.errors import StoreUnavailable
+from nullptr_auth.stores import open_store
+from nullptr_auth.stores.redis import RedisStore
+
+from ..services import redis_url
+from .contract import T0, StoreContract, make_session, make_user
+
+
+@pytest.fixture
+def url() -> str:
+    return redis_url()
+
+
+@pytest.fixture
+def prefix(url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def raw(url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(url)
+    yield client
+    client.close()
+
+
+class TestRedisStore(StoreContract):
+    @pytest.fixture
+    def store(self, url: str, prefix: str) -> Iterator[RedisStore]:
+        store = RedisStore(url, key_prefix=prefix)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def other_view(self, url: str, prefix: str) -> Iterator[RedisStore]:
+        store = RedisStore(url, key_prefix=prefix)
+        yield store
+        store.close()
+
+
+def test_construction_does_no_io() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    assert repr(store) == "<RedisStore 127.0.0.1:1/0 prefix='nullptr_auth:'>"
+
+
+def test_an_unreachable_server_is_an_outage() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    with pytest.raises(StoreUnavailable) as raised:
+        store.find_session("s1")
+    assert isinstance(raised.value.__cause__, redis.ConnectionError)
+
+
+def test_the_url_sets_the_prefix_and_the_argument_overrides_it(url: str) -> None:
+    assert open_store(f"{url}?prefix=shop:").key_prefix == "shop:"  # type: ignore[attr-defined]
+    assert RedisStore(f"{url}?prefix=shop:", key_prefix="b:").key_prefix == "b:"
+    assert RedisStore(url).key_prefix == "nullptr_auth:"
+    assert isinstance(open_store("rediss://example.invalid:6380/1"), RedisStore)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"key_prefix": ""}, id="empty-prefix"),
+        pytest.param({"client": "decoding"}, id="decoding-client"),
+    ],
+)
+def test_bad_options_are_refused(url: str, options: dict[str, object]) -> None:
+    if options.get("client") == "decoding":
+        options["client"] = redis.Redis.from_url(url, decode_responses=True)
+    with pytest.raises(ValueError, match=r"prefix|decode"):
+        RedisStore(url, **options)
+
+
+def test_an_injected_client_is_used_and_left_open(raw: redis.Redis, prefix: str) -> None:
+    store = RedisStore(client=raw, key_prefix=prefix)
+    store.add_user(make_user())
+    store.close()
+    assert raw.exists(f"{prefix}user:alice") == 1
+
+
+def test_sessions_expire_in_redis_at_their_deadline(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    store, raw, prefix = store_and_raw
+    alice = make_user()
+    session = make_session(alice, "s1", expires_at=T0 + timedelta(days=30))
+    store.add_session(alice.user, session)
+    assert 13.9 * 86400_000 < raw.pttl(f"{prefix}session:s1") <= 14 * 86400_000
+    store.touch_session("s1", T0 + timedelta(days=20), None)  # now the absolute end is first
+    assert 9.9 * 86400_000 < raw.pttl(f"{prefix}session:s1") <= 10 * 86400_000
+    store.add_session(alice.user, make_session(alice, "s2", expires_at=None, idle_expires_at=None))
+    assert raw.pttl(f"{prefix}session:s2") == -1
+
+
+def test_purge_cleans_the_indexes_of_sessions_redis_forgot(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    store, raw, prefix = store_and_raw
+    alice = make_user()
+    store.add_session(alice.user, make_session(alice, "s1"))
+    raw.delete(f"{prefix}session:s1")  # as its TTL would
+    assert store.list_sessions(alice.id) == []
+    assert store.purge_sessions(T0 + timedelta(days=15)) == 0, "Redis deleted it, not purge"
+    assert raw.smembers(f"{prefix}user-sessions:{alice.id}") == set()
+    assert raw.zcard(f"{prefix}deadlines") == 0
+    assert raw.hlen(f"{prefix}owners") == 0
+
+
+def test_purge_works_in_batches(store_and_raw: tuple[RedisStore, redis.Redis, str]) -> None:
+    store, _, _ = store_and_raw
+    alice = make_user()
+    for n in range(1005):
+        store.add_session(alice.user, make_session(alice, f"s{n}"))
+    assert store.purge_sessions(T0 + timedelta(days=15)) == 1005
+
+
+def test_failure_counters_expire_in_redis(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    store, raw, prefix = store_and_raw
+    store.add_failure("alice", T0, timedelta(minutes=15))
+    assert 14 * 60_000 < raw.pttl(f"{prefix}failure:alice") <= 15 * 60_000
+
+
+def test_a_missing_driver_names_the_pip_line() -> None:
+    script = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from nullptr_auth.stores import open_store\n"
+        "try:\n    open_store('redis://127.0.0.1:6379/0')\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert "pip install 'nullptr_auth[redis]'" in result.stdout
+
+
+@pytest.fixture
+def store_and_raw(
+    url: str, prefix: str, raw: redis.Redis
+) -> Iterator[tuple[RedisStore, redis.Redis, str]]:
+    store = RedisStore(url, key_prefix=prefix)
+    yield store, raw, prefix
+    store.close()
