@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -50,6 +53,36 @@ def postgres_url() -> str:
     except psycopg.Error:
         missing(f"PostgreSQL is not running on {_where(url, 5432)}")
     return url
+
+
+@contextmanager
+def scratch_key_prefix(url: str) -> Iterator[str]:
+    """A Redis key prefix of one test's own; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@contextmanager
+def scratch_table_prefix(url: str) -> Iterator[str]:
+    """A PostgreSQL table prefix of one test's own; its tables are dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    prefix = f"test_{uuid.uuid4().hex[:12]}_"
+    yield prefix
+    with psycopg.connect(url, autocommit=True) as db:
+        tables = db.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (f"{prefix}%",)
+        ).fetchall()
+        for (table,) in tables:
+            db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
 
 
 def program(name: str) -> str:

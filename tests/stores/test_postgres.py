@@ -3,7 +3,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -13,7 +12,7 @@ from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import open_store
 from nullptr_auth.stores.postgres import PostgresStore
 
-from ..services import postgres_url
+from ..services import postgres_url, scratch_table_prefix
 from .contract import StoreContract, make_session, make_user
 
 
@@ -24,15 +23,8 @@ def url() -> str:
 
 @pytest.fixture
 def prefix(url: str) -> Iterator[str]:
-    """A table prefix of this test's own; its tables are dropped afterwards."""
-    prefix = f"test_{uuid.uuid4().hex[:12]}_"
-    yield prefix
-    with psycopg.connect(url, autocommit=True) as db:
-        tables = db.execute(
-            "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (f"{prefix}%",)
-        ).fetchall()
-        for (table,) in tables:
-            db.execute(psycopg.sql.SQL("DROP TABLE {}").format(psycopg.sql.Identifier(table)))
+    with scratch_table_prefix(url) as prefix:
+        yield prefix
 
 
 class TestPostgresStore(StoreContract):

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import open_store
 from nullptr_auth.stores.redis import RedisStore
 
-from ..services import redis_url
+from ..services import redis_url, scratch_key_prefix
 from .contract import T0, StoreContract, make_session, make_user
 
 
@@ -24,14 +23,8 @@ def url() -> str:
 
 @pytest.fixture
 def prefix(url: str) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"test-{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with scratch_key_prefix(url) as prefix:
+        yield prefix
 
 
 @pytest.fixture
