@@ -1,0 +1,194 @@
+"""Many processes on one shared store, as a deployment runs them.
+
+Four gunicorn worker processes serve ``tests/worker_app.py`` on each shared store while
+sixteen clients register, log in, use their sessions, log out and check that the ended
+token is refused. Then two ``nullptr-auth serve`` processes share one Redis: a token
+issued by one works on the other, and ending it on one ends it on both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from .services import (
+    free_port,
+    missing,
+    postgres_url,
+    redis_url,
+    scratch_key_prefix,
+    scratch_table_prefix,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEYS = "many-workers-secret-key-of-32-bytes,an-older-key-still-verifying-tokens"
+PASSWORD = "correct horse battery"
+WORKERS = 4
+CLIENTS = 16
+SECONDS = 4.0
+
+
+def with_query(url: str, name: str, value: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({name: value})))
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a shared store of this test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/auth.db"
+    elif request.param == "redis":
+        url = redis_url()
+        with scratch_key_prefix(url) as prefix:
+            yield with_query(url, "prefix", prefix)
+    else:
+        url = postgres_url()
+        with scratch_table_prefix(url) as prefix:
+            yield with_query(url, "table_prefix", prefix)
+
+
+def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on a free ``{port}`` with the shared configuration; wait for it."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "NULLPTR_AUTH_DATABASE": database,
+        "NULLPTR_AUTH_SECRET_KEYS": SECRET_KEYS,
+        "NULLPTR_AUTH_TEST_CHEAP_HASHING": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *(part.format(port=port) for part in command)],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            requests.get(f"{base}/ready", timeout=1)
+            return process, base
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"the server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
+    if importlib.util.find_spec("gunicorn") is None:
+        missing("gunicorn is not installed")
+    command = ["gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
+               "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
+    process, base = start(command, database, tmp_path / "gunicorn.log")
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@dataclass
+class Tally:
+    """What the clients saw; every list should stay empty."""
+
+    server_errors: list[str] = field(default_factory=list)
+    live_token_refused: list[str] = field(default_factory=list)
+    ended_token_accepted: list[str] = field(default_factory=list)
+    workers: set[str] = field(default_factory=set)
+    sessions: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def saw(self, answer: requests.Response) -> requests.Response:
+        with self.lock:
+            if answer.status_code >= 500:
+                self.server_errors.append(f"{answer.status_code} {answer.text}")
+            self.workers.add(answer.headers.get("X-Worker-Pid", "?"))
+        return answer
+
+
+def client(base: str, number: int, deadline: float, tally: Tally) -> None:
+    """Register, then log in again and again; use each session, end it, try it once more."""
+    http = requests.Session()
+    username = f"c{number}-{uuid.uuid4().hex[:8]}"
+    credentials = {"username": username, "password": PASSWORD}
+    path = "/user/register"
+    while time.monotonic() < deadline:
+        answer = tally.saw(http.post(f"{base}{path}", json=credentials, timeout=10))
+        path = "/session"
+        if answer.status_code != 200:
+            continue
+        headers = {"Username": username, "Token": answer.json()["session_token"]}
+        with tally.lock:
+            tally.sessions += 1
+        for _ in range(3):
+            answer = tally.saw(http.get(f"{base}/hello", headers=headers, timeout=10))
+            if answer.status_code != 200 or answer.json()["remote_user"] != username:
+                tally.live_token_refused.append(f"{answer.status_code} {answer.text}")
+        tally.saw(http.get(f"{base}/session", headers=headers, timeout=10))
+        tally.saw(http.delete(f"{base}/session", headers=headers, timeout=10))
+        answer = tally.saw(http.get(f"{base}/hello", headers=headers, timeout=10))
+        if answer.status_code != 401:
+            tally.ended_token_accepted.append(f"{answer.status_code} {answer.text}")
+
+
+def test_gunicorn_workers_share_every_session(gunicorn: str) -> None:
+    tally = Tally()
+    deadline = time.monotonic() + SECONDS
+    threads = [
+        threading.Thread(target=client, args=(gunicorn, number, deadline, tally))
+        for number in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tally.server_errors == []
+    assert tally.live_token_refused == []
+    assert tally.ended_token_accepted == []
+    assert tally.sessions >= CLIENTS
+    assert len(tally.workers) == WORKERS, "every worker answered"
+
+
+def test_two_servers_on_one_redis_share_sessions(tmp_path: Path) -> None:
+    url = redis_url()
+    with scratch_key_prefix(url) as prefix:
+        database = with_query(url, "prefix", prefix)
+        servers = [
+            start(
+                ["nullptr_auth", "serve", "--port", "{port}"], database, tmp_path / f"serve{n}.log"
+            )
+            for n in (1, 2)
+        ]
+        try:
+            check_two_servers(*(base for _, base in servers))
+        finally:
+            for process, _ in servers:
+                process.terminate()
+                process.wait(timeout=20)
+
+
+def check_two_servers(first: str, second: str) -> None:
+    credentials: dict[str, Any] = {"username": "alice", "password": PASSWORD}
+    token = requests.post(f"{first}/user/register", json=credentials, timeout=10).json()
+    headers = {"Username": "alice", "Token": token["session_token"]}
+    seen = requests.get(f"{second}/whoami", headers=headers, timeout=10).json()
+    assert seen["user"] == {"id": token["user_id"], "username": "alice"}
+    assert requests.delete(f"{second}/session", headers=headers, timeout=10).status_code == 204
+    assert requests.get(f"{first}/whoami", headers=headers, timeout=10).status_code == 401
