@@ -30,13 +30,14 @@ from .models import Session
 from .stores import DEFAULT_DATABASE
 
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
+SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
 BY = "the command line"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        auth = AuthMiddleware(demo_app, args.database, registration=True)
+        auth = AuthMiddleware(demo_app, args.database, sessions=args.sessions, registration=True)
     except (ValueError, TypeError) as error:
         return _fail(str(error))
     try:
@@ -161,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
         "--database",
         default=os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE),
         help=f"store URL (default: ${DATABASE_VARIABLE} or {DEFAULT_DATABASE})",
+    )
+    parser.add_argument(
+        "--sessions",
+        default=os.environ.get(SESSIONS_VARIABLE) or None,
+        help=f"keep sessions in this store, users in --database (default: ${SESSIONS_VARIABLE})",
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 

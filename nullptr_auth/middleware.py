@@ -33,6 +33,7 @@ from .config import Options, RequireAuth, secret_keys_from
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
+from .stores.split import SplitStore
 from .throttle import LOOKUP_RULES, RULES, Throttle
 
 if TYPE_CHECKING:
@@ -51,8 +52,12 @@ class AuthMiddleware:
     """Session authentication for a WSGI application.
 
     :param app: the wrapped WSGI application.
-    :param database: a store URL (``sqlite:///path.db``, ``memory://``) or a
+    :param database: a store URL (``sqlite:///path.db``, ``memory://``,
+        ``redis://host:port/N``, ``postgresql://…``) or a
         :class:`~nullptr_auth.stores.base.Store` object.
+    :param sessions: keep sessions (and failed-login counts and the generated key) in
+        this store instead, and only users in ``database``; see
+        :mod:`nullptr_auth.stores.split` for the combinations that make sense.
     :param secret_keys: signing keys, newest first (``str`` or ``bytes``, 32 bytes or
         more); ``None`` reads ``NULLPTR_AUTH_SECRET_KEYS`` (comma-separated) and, if that
         is unset, uses a key generated once and kept in the store.
@@ -97,6 +102,7 @@ class AuthMiddleware:
         app: WSGIApplication,
         database: str | Store = DEFAULT_DATABASE,
         *,
+        sessions: str | Store | None = None,
         secret_keys: Sequence[str | bytes] | None = None,
         session_path: str = "/session",
         require_auth: RequireAuth = False,
@@ -141,7 +147,7 @@ class AuthMiddleware:
             users=users,
         )
         self.app = app
-        self.store = open_store(database) if isinstance(database, str) else database
+        self.store = _store(database, sessions)
         passwords = Passwords(
             password_hasher,
             max_length=max_password_length,
@@ -238,3 +244,10 @@ class AuthMiddleware:
         if callable(rule):
             return bool(rule(environ))
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in rule)
+
+
+def _store(database: str | Store, sessions: str | Store | None) -> Store:
+    users = open_store(database) if isinstance(database, str) else database
+    if sessions is None:
+        return users
+    return SplitStore(users, open_store(sessions) if isinstance(sessions, str) else sessions)
