@@ -648,3 +648,12 @@ def test_a_wrong_method_answers_the_documented_405(
         answer.json, f"/components/responses/MethodNotAllowed/content/{_escape(JSON)}/schema"
     )
     assert answer.json["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_a_session_id_with_a_newline_is_still_the_middlewares(
+    make_world: Callable[..., World],
+) -> None:
+    """README: ``DELETE /session/<anything>`` names a session id; an unknown one is 404."""
+    world = make_world()
+    answer = world.request("DELETE", "/session/a%0Ab", headers=world.headers)
+    assert answer.status_int == 404
