@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
@@ -211,7 +211,7 @@ def _routes(prefix: str, registration: bool) -> Map:
         Rule(prefix, methods=["GET"], endpoint="list_sessions"),
         Rule(prefix, methods=["DELETE"], endpoint="logout"),
         Rule(f"{prefix}/others", methods=["DELETE"], endpoint="end_other_sessions"),
-        Rule(f"{prefix}/<path:session_id>", methods=["DELETE"], endpoint="end_session"),
+        Rule(f"{prefix}/<any_text:session_id>", methods=["DELETE"], endpoint="end_session"),
     ]
     if registration:
         rules += [
@@ -219,7 +219,20 @@ def _routes(prefix: str, registration: bool) -> Map:
             Rule("/user/register", methods=["POST"], endpoint="register"),
             Rule("/user/password", methods=["POST"], endpoint="change_password"),
         ]
-    return Map(rules, strict_slashes=False, merge_slashes=False)
+    return Map(
+        rules,
+        strict_slashes=False,
+        merge_slashes=False,
+        converters={"any_text": _AnyText},
+    )
+
+
+class _AnyText(BaseConverter):
+    """Any non-empty text, slashes and newlines included: werkzeug's ``path`` stops at a
+    newline, which would hand ``DELETE /session/a%0Ab`` to the application."""
+
+    regex = r"[\s\S]+"
+    part_isolating = False
 
 
 def _session_json(session: Session, *, current: bool) -> dict[str, object]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -165,7 +166,7 @@ def test_the_documented_paths_are_the_routed_ones() -> None:
     from nullptr_auth._endpoints import _routes
 
     routed = {
-        (method, rule.rule.replace("<path:session_id>", "{session_id}"))
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule))
         for rule in _routes("/session", registration=True).iter_rules()
         for method in rule.methods or ()
     }
