@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         auth = AuthMiddleware(demo_app, args.database, sessions=args.sessions, registration=True)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ImportError) as error:
         return _fail(str(error))
     try:
         return int(args.command(auth, args) or 0)

@@ -98,7 +98,12 @@ def test_an_overloaded_server_answers_503(make_auth: MakeAuth) -> None:
 def test_an_unknown_username_takes_as_long_as_a_wrong_password(
     make_auth: MakeAuth, reveal: bool
 ) -> None:
-    """Median of interleaved rounds with the real hasher: within 10% of each other."""
+    """Median of interleaved rounds with the real hasher: within 10% of each other.
+
+    Measured in CPU time of the calling thread (argon2 runs in it): the work the code
+    does, which other processes on a shared machine (and tox's parallel envs) cannot
+    blur the way they blur wall time. The store is in memory, so nothing waits on I/O.
+    """
     auth = make_auth(
         password_hasher=default_hasher(), reveal_unknown_users=reveal, throttling=False
     )
@@ -106,15 +111,15 @@ def test_an_unknown_username_takes_as_long_as_a_wrong_password(
     client = webtest.TestApp(auth)
 
     def timed(username: str) -> float:
-        started = time.perf_counter()
+        started = time.thread_time()
         client.post_json(
             "/session", {"username": username, "password": "wrong password"}, status=401
         )
-        return time.perf_counter() - started
+        return time.thread_time() - started
 
     timed("nobody")  # the dummy hash is made on first use
     unknown, wrong = [], []
-    for _ in range(15):
+    for _ in range(21):
         unknown.append(timed("nobody"))
         wrong.append(timed("alice"))
     ratio = statistics.median(unknown) / statistics.median(wrong)

@@ -79,7 +79,11 @@ class Store(Protocol):
         """The session with this id and its user, or ``None``: the hot path, one lookup."""
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
-        """Sessions of one user (or of every user), oldest first, expired ones included."""
+        """Sessions of one user (or of every user), oldest first.
+
+        Expired sessions may be included (callers filter them) or omitted (a store
+        whose entries expire by themselves).
+        """
 
     def touch_session(
         self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None

@@ -369,7 +369,14 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         self._create_file()
-        connection = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
+        connection = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            check_same_thread=False,
+            # Writes take the write lock first: a deferred transaction that reads and then
+            # writes fails at once (SQLITE_BUSY_SNAPSHOT) if another process wrote between.
+            isolation_level="IMMEDIATE",
+        )
         try:
             connection.execute("PRAGMA synchronous = FULL")
             self._ensure_schema(connection)
