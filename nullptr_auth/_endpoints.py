@@ -146,7 +146,10 @@ class Endpoints:
         return _http.no_content()
 
     def _check_username(self, request: Request) -> Response:
-        username = request.args.get("username", "")
+        try:
+            username = request.args.get("username", "")
+        except UnicodeDecodeError:  # werkzeug decodes strictly; such bytes name no user
+            username = ""
         self._count_lookup(request, username)
         return _http.json_response({"available": self._accounts.is_available(username)})
 
