@@ -184,7 +184,18 @@ class Endpoints:
         fields = _http.read_fields(request, self._options.max_body_size)
         old_password = _http.string_field(fields, "old_password")
         new_password = _http.string_field(fields, "new_password")
-        self._accounts.change_password(user, old_password, new_password, keep_session=current.id)
+        address = _http.client_address(request.environ, self._options.trusted_proxies)
+        throttle = self._login_throttle  # a stolen token must not guess the password either
+        if throttle is not None:
+            throttle.check(user.username, address)
+        try:
+            self._accounts.change_password(
+                user, old_password, new_password, keep_session=current.id
+            )
+        except errors.IncorrectPassword:
+            if throttle is not None:
+                throttle.failed(user.username, address)
+            raise
         self._record("password.changed", request, user, current.id, by="the user")
         return _http.no_content()
 

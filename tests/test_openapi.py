@@ -236,6 +236,13 @@ def _throttled_login(w: World) -> webtest.TestResponse:
     return w.json("POST", "/session", {"username": "alice", "password": "wrong password"})
 
 
+def _throttled_change(w: World) -> webtest.TestResponse:
+    wrong = {"old_password": "wrong password", "new_password": "a brand new password"}
+    for _ in range(5):
+        w.json("POST", "/user/password", wrong, headers=w.headers)
+    return w.json("POST", "/user/password", wrong, headers=w.headers)
+
+
 def _disabled_login(w: World) -> webtest.TestResponse:
     w.auth.accounts.disable("alice")
     return w.json("POST", "/session", {"username": "alice", "password": PASSWORD})
@@ -516,6 +523,7 @@ CASES = [
         reveal_unknown_users=False,
     ),
     case("change", CHANGE_PASSWORD, 204, None, _json("POST", "/user/password", CHANGE)),
+    case("change-throttled", CHANGE_PASSWORD, 429, "TOO_MANY_ATTEMPTS", _throttled_change),
     case(
         "change-no-new",
         CHANGE_PASSWORD,

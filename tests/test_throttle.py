@@ -199,3 +199,17 @@ def test_the_rules_match_the_documentation() -> None:
     assert per_username.delay(99) == timedelta(hours=1)
     assert per_username.delay(100) == timedelta(hours=24)
     assert per_address.free_failures == 50
+
+
+def test_guessing_the_old_password_through_a_session_is_throttled(make_auth: MakeAuth) -> None:
+    auth = make_auth(registration=True)
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth, extra_environ={"REMOTE_ADDR": ATTACKER})
+    token = client.post_json("/session", {"username": "alice", "password": PASSWORD}).json
+    headers = {"Username": "alice", "Token": token["session_token"]}
+    guess = {"old_password": "wrong password", "new_password": "a brand new password"}
+    codes = [
+        code(client.post_json("/user/password", guess, headers=headers, expect_errors=True))
+        for _ in range(6)
+    ]
+    assert codes == ["INCORRECT_PASSWORD"] * 5 + ["TOO_MANY_ATTEMPTS"]
