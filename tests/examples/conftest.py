@@ -67,6 +67,12 @@ EXAMPLES = [
 def pytest_configure(config: pytest.Config) -> None:
     for name in FRAMEWORKS:
         config.addinivalue_line("markers", f"{name}: tests of the {name} example")
+    # Pyramid 2.1 and PasteDeploy still use pkg_resources, which setuptools warns about.
+    for warning in (
+        "ignore:pkg_resources is deprecated as an API:UserWarning",
+        "ignore:Deprecated call to `pkg_resources.declare_namespace:DeprecationWarning",
+    ):
+        config.addinivalue_line("filterwarnings", warning)
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by mark
