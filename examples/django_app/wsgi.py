@@ -1,4 +1,7 @@
-"""The WSGI entry point: Django's application behind nullptr_auth, on Django's users."""
+"""The WSGI entry point: Django's application behind nullptr_auth, on Django's users.
+
+Serve ``examples.django_app.wsgi:application``; the package docstring has the commands.
+"""
 
 from __future__ import annotations
 

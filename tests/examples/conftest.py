@@ -77,8 +77,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by mark
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test of an example with its framework: marks made at import, before
-    ``pytest_configure`` registered them, would fail ``--strict-markers``."""
+    """Mark each test of an example with its framework's name.
+
+    Done here rather than in the params: marks made at import, before
+    ``pytest_configure`` has registered them, fail ``--strict-markers``.
+    """
     for item in items:
         callspec = getattr(item, "callspec", None)
         example = callspec.params.get("example") if callspec else None

@@ -284,12 +284,18 @@ def test_who_cannot_log_in(site: Site, users: dict[str, dict[str, Any]]) -> None
 
 
 @django_only
-def test_a_deleted_django_user_is_anonymous_to_django(site: Site) -> None:
-    """The session outlives the user in nullptr_auth's store; Django creates no one anew."""
+def test_a_deleted_django_user_is_anonymous_until_the_sessions_end(site: Site) -> None:
+    """The session outlives the Django user, who is not created anew, until it is ended."""
+    from examples.django_app.users import user_uuid
+
     alice = django_user("alice")
     headers = login(site.client)
+    alice_id = user_uuid(alice)
     alice.delete()
     site.client.get("/me", headers=headers, status=401)
+    assert site.auth.sessions.end_all(alice_id) == 1
+    refused = site.client.get("/", headers=headers, status=401)
+    assert_error(refused, "INVALID_SESSION")
 
 
 def login_answer(site: Site) -> dict[str, str]:
