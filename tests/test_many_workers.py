@@ -33,6 +33,8 @@ from .services import (
     scratch_table_prefix,
 )
 
+pytestmark = pytest.mark.servers
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEYS = "many-workers-secret-key-of-32-bytes,an-older-key-still-verifying-tokens"
 PASSWORD = "correct horse battery"
@@ -97,11 +99,17 @@ def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
     if importlib.util.find_spec("gunicorn") is None:
         missing("gunicorn is not installed")
     command = ["gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
+               "--no-control-socket",  # one shared ~/.gunicorn socket clashes across runs
                "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
     process, base = start(command, database, tmp_path / "gunicorn.log")
     yield base
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        raise
 
 
 @dataclass

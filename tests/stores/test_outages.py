@@ -25,6 +25,8 @@ from nullptr_auth.stores.redis import RedisStore
 from ..conftest import PASSWORD, MakeAuth, login
 from ..services import free_port, missing, program
 
+pytestmark = pytest.mark.servers
+
 
 class RedisServer:
     """``redis-server`` in a directory of its own, with an append-only file so data survives."""
