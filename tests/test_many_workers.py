@@ -105,7 +105,7 @@ def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
     yield base
     process.terminate()
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)

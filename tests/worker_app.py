@@ -9,6 +9,7 @@ the worker process that gave it in an ``X-Worker-Pid`` header.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ auth = AuthMiddleware(
     else None,
     allow_weak_hashing_for_tests=_cheap,
 )
+atexit.register(auth.store.close)  # a worker told to stop closes its pool, not the GC
 
 
 def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
