@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -396,14 +396,34 @@ class SQLiteStore:
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
+        """Create the tables once per database: later openers only read the version.
+
+        Switching to WAL needs a moment alone with the file and, unlike a transaction,
+        fails at once instead of waiting when another connection is busy, so it is
+        retried until the busy timeout; the version is set in the schema's transaction.
+        """
         with self._lock:
             if self._schema_ready:
                 return
-            connection.execute("PRAGMA journal_mode = WAL")
-            with connection:
-                connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                _while_locked(self.busy_timeout, connection.execute, "PRAGMA journal_mode = WAL")
+                connection.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
             self._schema_ready = True
+
+
+def _while_locked(timeout: float, step: Callable[[str], object], argument: str) -> None:
+    """Run ``step`` until SQLite stops saying the database is locked, for ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            step(argument)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _delete_sessions(db: sqlite3.Connection, user_id: str, keep: str | None) -> int:

@@ -5,7 +5,9 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import SQLiteStore, open_store
 from nullptr_auth.stores._revocations import Revocations
 
-from .contract import StoreContract, make_session, make_user
+from .contract import T0, StoreContract, make_session, make_user
 
 
 class TestSQLiteStore(StoreContract):
@@ -152,3 +154,31 @@ def test_concurrent_bumps_from_processes_are_all_counted(tmp_path: Path) -> None
     counters = Revocations(path)
     assert counters.stamp("a")[1] == 2000
     counters.close()
+
+
+def test_many_openers_of_a_new_database_at_once(tmp_path: Path) -> None:
+    """Switching a new file to WAL fails at once, not after a wait, if anyone is busy;
+    seen under load when two stores set up one new file together."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(12)
+
+    def open_and_write() -> None:
+        store = SQLiteStore(tmp_path / "auth.db")
+        barrier.wait()
+        try:
+            for _ in range(10):
+                store.add_failure("alice", T0, timedelta(minutes=1))
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=open_and_write) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = SQLiteStore(tmp_path / "auth.db")
+    assert store.get_failures("alice", T0) == (120, T0)
+    store.close()
