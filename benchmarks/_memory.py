@@ -1,0 +1,102 @@
+"""Resident memory: a process serving 100,000 sessions from SQLite against an idle one.
+
+Each figure comes from a fresh subprocess running this file, so nothing the parent
+loaded counts. Both import the same modules and build the same middleware over the same
+database; the idle one then stops, the serving one authenticates a request for every
+session the benchmark holds a token for (20,001 of them), twice over. Sessions live in
+the store, so the growth should be bounded by caches (SQLite's page cache, any session
+cache), not by the number of sessions.
+
+    python benchmarks/_memory.py idle|serve DATABASE_URL TOKENS_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import auth_headers, environ, middleware
+from _report import Target, table
+
+HERE = Path(__file__).resolve().parent
+
+
+def resident_kib() -> tuple[int, int]:
+    """VmRSS and VmHWM (the peak) of this process, in KiB, from ``/proc``; else psutil."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return info.rss // 1024, info.rss // 1024
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _serve(url: str, tokens: list[str], passes: int = 2) -> None:
+    """Authenticate every token ``passes`` times, building each environ as it goes (a
+    list of 20,000 prepared environs would itself weigh tens of MiB)."""
+    auth = middleware(url)
+    template = environ(auth_headers(tokens[0]))
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        statuses.append(status)
+
+    for _ in range(passes):
+        for token in tokens:
+            for _ in auth(dict(template, HTTP_TOKEN=token), start_response):  # type: ignore[arg-type]
+                pass
+    refused = sum(not status.startswith("200") for status in statuses)
+    if refused:
+        raise RuntimeError(f"{refused} requests were refused")
+
+
+def probe(mode: str, url: str, tokens_file: str) -> dict[str, int]:
+    saved = json.loads(Path(tokens_file).read_text())
+    tokens = [saved["hot"], *saved["tokens"]]
+    if mode == "serve":
+        _serve(url, tokens)
+    else:
+        middleware(url)
+    rss, peak = resident_kib()
+    return {"rss": rss, "peak": peak, "requests": 2 * len(tokens) if mode == "serve" else 0}
+
+
+def _run(mode: str, url: str, tokens_file: Path) -> dict[str, int]:
+    command = [sys.executable, str(HERE / "_memory.py"), mode, url, str(tokens_file)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(output))
+
+
+def measure(url: str, tokens_file: Path, repeats: int) -> tuple[str, list[Target]]:
+    """Alternate idle and serving subprocesses ``repeats`` times; compare medians."""
+    runs: dict[str, list[dict[str, int]]] = {"idle": [], "serve": []}
+    for _ in range(repeats):
+        for mode in runs:
+            runs[mode].append(_run(mode, url, tokens_file))
+    rss = {mode: statistics.median(r["rss"] for r in found) for mode, found in runs.items()}
+    peak = {mode: statistics.median(r["peak"] for r in found) for mode, found in runs.items()}
+    growth = (rss["serve"] - rss["idle"]) / 1024
+    rows = [
+        [
+            "idle: middleware built, no request",
+            f"{rss['idle'] / 1024:.1f}",
+            f"{peak['idle'] / 1024:.1f}",
+        ],
+        [
+            f"serving: {runs['serve'][0]['requests']:,} requests over 20,001 sessions",
+            f"{rss['serve'] / 1024:.1f}",
+            f"{peak['serve'] / 1024:.1f}",
+        ],
+    ]
+    text = table(["process (SQLite, 100k sessions)", "RSS MiB", "peak MiB"], rows)
+    return text, [Target("memory: serving - idle, MiB", growth, 20)]
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(*sys.argv[1:4])))
