@@ -144,28 +144,32 @@ class SQLiteStore:
     def set_password_hash(
         self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
     ) -> bool:
+        return self._update_user(
+            "password_hash", password_hash, user_id, end_sessions=end_sessions, keep=keep
+        )
+
+    def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        return self._update_user("disabled", disabled, user_id, end_sessions=disabled)
+
+    def _update_user(
+        self,
+        column: str,
+        value: object,
+        user_id: str,
+        *,
+        end_sessions: bool,
+        keep: str | None = None,
+    ) -> bool:
+        """Set one column of a user and, in the same transaction, end their sessions."""
         with self._cursor() as db:
             found = (
                 db.execute(
-                    "UPDATE nullptr_auth_users SET password_hash = ? WHERE id = ?",
-                    (password_hash, user_id),
+                    f"UPDATE nullptr_auth_users SET {column} = ? WHERE id = ?",  # noqa: S608 - a constant
+                    (value, user_id),
                 ).rowcount
                 == 1
             )
             ended = found and end_sessions and _delete_sessions(db, user_id, keep) > 0
-        if ended:
-            self._changed_all()
-        return found
-
-    def set_disabled(self, user_id: str, disabled: bool) -> bool:
-        with self._cursor() as db:
-            found = (
-                db.execute(
-                    "UPDATE nullptr_auth_users SET disabled = ? WHERE id = ?", (disabled, user_id)
-                ).rowcount
-                == 1
-            )
-            ended = found and disabled and _delete_sessions(db, user_id, None) > 0
         if ended:
             self._changed_all()
         return found
