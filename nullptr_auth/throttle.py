@@ -99,9 +99,13 @@ class Throttle:
             self._store.add_failure(key, now, rule.window)
 
     def succeeded(self, username: str, address: str) -> None:
-        """End the runs of this username; the address's run goes on."""
+        """End the runs of this username; the address's run goes on.
+
+        Most logins have no run to end: a read finds that out without the write lock.
+        """
+        now = self._clock()
         for rule, key in self._keys(username, address):
-            if "username" in rule.parts:
+            if "username" in rule.parts and self._store.get_failures(key, now) is not None:
                 self._store.clear_failures(key)
 
     def _keys(self, username: str, address: str) -> list[tuple[Rule, str]]:
