@@ -28,22 +28,24 @@ def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
 
 
 def middleware(
-    database: str | Store, *, cheap_hashing: bool = True, app: WSGIApplication = hello
+    database: str | Store,
+    *,
+    cheap_hashing: bool = True,
+    app: WSGIApplication = hello,
+    **options: Any,
 ) -> AuthMiddleware:
     """nullptr_auth as a deployment would build it, with the benchmark's signing key.
 
     Cheap hashing is for setting data up (creating users); the login benchmark passes
-    ``cheap_hashing=False`` to time the default hasher.
+    ``cheap_hashing=False`` to time the default hasher. ``options`` go to the middleware.
     """
-    if not cheap_hashing:
-        return AuthMiddleware(app, database, secret_keys=[BENCH_KEY])
-    return AuthMiddleware(
-        app,
-        database,
-        secret_keys=[BENCH_KEY],
-        password_hasher=argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
-        allow_weak_hashing_for_tests=True,
-    )
+    if cheap_hashing:
+        options.setdefault(
+            "password_hasher",
+            argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
+        )
+        options.setdefault("allow_weak_hashing_for_tests", True)
+    return AuthMiddleware(app, database, secret_keys=[BENCH_KEY], **options)
 
 
 def environ(headers: dict[str, str] | None = None, path: str = "/hello") -> dict[str, Any]:

@@ -16,6 +16,7 @@ import json
 import statistics
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from _common import auth_headers, environ, middleware
@@ -40,7 +41,7 @@ def resident_kib() -> tuple[int, int]:
 def _serve(url: str, tokens: list[str], passes: int = 2) -> None:
     """Authenticate every token ``passes`` times, building each environ as it goes (a
     list of 20,000 prepared environs would itself weigh tens of MiB)."""
-    auth = middleware(url)
+    auth = middleware(url, activity_interval=timedelta(hours=1))  # as the (in turn) rows
     template = environ(auth_headers(tokens[0]))
     statuses: list[str] = []
 
@@ -62,7 +63,7 @@ def probe(mode: str, url: str, tokens_file: str) -> dict[str, int]:
     if mode == "serve":
         _serve(url, tokens)
     else:
-        middleware(url)
+        middleware(url, activity_interval=timedelta(hours=1))
     rss, peak = resident_kib()
     return {"rss": rss, "peak": peak, "requests": 2 * len(tokens) if mode == "serve" else 0}
 

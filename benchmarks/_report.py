@@ -31,7 +31,7 @@ class Target:
         kind = " (stretch)" if self.stretch else ""
         detail = f"  [{self.detail}]" if self.detail else ""
         return (
-            f"{verdict:4}  {self.name}{kind}: {self.figure:.2f} {relation} {self.bound:g}{detail}"
+            f"{verdict:4}  {self.name}{kind}: {self.figure:.3f} {relation} {self.bound:g}{detail}"
         )
 
 
