@@ -4,7 +4,7 @@ The machines this runs on are shared and drift; so every contender is timed in
 interleaved rounds within one run, and every target is a ratio between rows of that
 run, never an absolute time. Nothing here is a test: a FAIL is a figure to act on.
 
-Run everything (about four minutes; the first run also builds cached databases of
+Run everything (about three minutes; the first run also builds cached databases of
 100,000 and 1,000,000 sessions under the temporary directory, about 20 s)::
 
     python benchmarks/run.py
