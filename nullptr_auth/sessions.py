@@ -131,11 +131,12 @@ class Sessions:
         :raises InvalidSession: if the token is forged or garbled, names no session,
             is not exactly the token issued, belongs to another user, or has expired.
         """
-        found = self._store.find_session(self.signer.session_id(token))
+        session_id, presented_hash = self.signer.verify(token)
+        found = self._store.find_session(session_id)
         if found is None:
             raise InvalidSession("unknown")
         user, session = found
-        if not tokens.matches(token, session.token_hash):
+        if not tokens.matches(presented_hash, session.token_hash):
             raise InvalidSession("not-as-issued")
         if user.username != username:
             raise InvalidSession("username-mismatch")

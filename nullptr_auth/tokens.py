@@ -9,6 +9,11 @@ itsdangerous decodes base64 leniently, so several spellings of one signature ver
 That is why the store keeps the SHA-256 of the *whole* token as issued, and
 :func:`matches` compares it in constant time: only the exact issued string logs in.
 
+A signer remembers the hashes of the last few thousand tokens it has verified, so a
+client's every request after its first costs a dictionary lookup instead of an HMAC;
+a token it has not seen, forged ones included, is always verified in full before the
+store is asked.
+
 Keys are derived once, here, instead of once per request inside itsdangerous::
 
     signer = TokenSigner([b"a-key-of-at-least-32-bytes......"])
@@ -18,9 +23,11 @@ Keys are derived once, here, instead of once per request inside itsdangerous::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +38,7 @@ from .errors import InvalidSession
 SALT = b"nullptr_auth.session-token"
 MIN_KEY_BYTES = 32
 MAX_TOKEN_LENGTH = 256
+VERIFIED_TOKENS = 4096
 _SECRET_BYTES = 32
 
 
@@ -45,9 +53,9 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-def matches(token: str, stored_hash: bytes) -> bool:
-    """Whether ``token`` is exactly the token whose hash was stored, in constant time."""
-    return hmac.compare_digest(token_hash(token), stored_hash)
+def matches(presented_hash: bytes, stored_hash: bytes) -> bool:
+    """Whether a presented token's hash is the stored one, in constant time."""
+    return hmac.compare_digest(presented_hash, stored_hash)
 
 
 def new_secret_key() -> bytes:
@@ -71,6 +79,7 @@ class TokenSigner:
         self._signer = Signer(
             derived, salt=SALT, key_derivation="none", digest_method=hashlib.sha256
         )
+        self._verified: OrderedDict[bytes, str] = OrderedDict()  # token hash -> session id
 
     def __repr__(self) -> str:
         return f"<TokenSigner keys={len(self._signer.secret_keys)}>"
@@ -80,14 +89,29 @@ class TokenSigner:
         token = self._signer.sign(value).decode("ascii")
         return IssuedToken(token, token_hash(token))
 
-    def session_id(self, token: str) -> str:
-        """The session id a well-formed, correctly signed token names.
+    def verify(self, token: str) -> tuple[str, bytes]:
+        """The session id a well-formed, correctly signed token names, and its hash.
 
         :raises InvalidSession: if the token is too long, not ASCII, or its signature
             does not verify under any configured key.
         """
         if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidSession("malformed")
+        presented_hash = token_hash(token)
+        session_id = self._verified.get(presented_hash)
+        if session_id is None:
+            session_id = self._unsign(token)
+            self._verified[presented_hash] = session_id
+            if len(self._verified) > VERIFIED_TOKENS:
+                with contextlib.suppress(KeyError):  # another thread evicted it first
+                    self._verified.popitem(last=False)
+        return session_id, presented_hash
+
+    def session_id(self, token: str) -> str:
+        """:meth:`verify`'s session id alone."""
+        return self.verify(token)[0]
+
+    def _unsign(self, token: str) -> str:
         try:
             value = self._signer.unsign(token).decode("ascii")
         except BadSignature as exc:

@@ -52,8 +52,8 @@ def test_only_the_hash_is_kept() -> None:
     result = TokenSigner([KEY]).issue("abc")
     assert result.token_hash == hashlib.sha256(result.token.encode()).digest()
     assert result.token not in repr(result)
-    assert matches(result.token, result.token_hash)
-    assert not matches(result.token + "=", result.token_hash)
+    assert matches(token_hash(result.token), result.token_hash)
+    assert not matches(token_hash(result.token + "="), result.token_hash)
 
 
 def _alter(position: int) -> Callable[[str], str]:
@@ -132,7 +132,7 @@ def test_lenient_base64_variants_pass_the_signature_but_not_the_hash() -> None:
             continue
         passing_signature.append(variant)
     assert passing_signature, "itsdangerous became strict; this defence is still right"
-    assert not any(matches(variant, result.token_hash) for variant in passing_signature)
+    assert not any(matches(token_hash(variant), result.token_hash) for variant in passing_signature)
 
 
 def test_a_forged_token_is_refused_before_the_store_is_asked() -> None:
@@ -206,3 +206,22 @@ def test_a_signer_needs_strong_keys(keys: list[bytes]) -> None:
 
 def test_token_hash_is_sha256() -> None:
     assert token_hash("abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_a_verified_token_is_remembered_and_a_new_one_is_checked() -> None:
+    signer = TokenSigner([KEY])
+    issued = signer.issue("abc").token
+    assert signer.verify(issued) == ("abc", token_hash(issued))
+    signer._signer = Signer(OTHER_KEY, salt=SALT, digest_method=hashlib.sha256)  # a tripwire
+    assert signer.verify(issued)[0] == "abc", "remembered: no second HMAC"
+    with pytest.raises(InvalidSession):
+        signer.verify(TokenSigner([KEY]).issue("def").token)  # new: checked in full
+
+
+def test_the_memory_of_verified_tokens_is_bounded() -> None:
+    from nullptr_auth.tokens import VERIFIED_TOKENS
+
+    signer = TokenSigner([KEY])
+    for n in range(VERIFIED_TOKENS + 10):
+        signer.verify(signer.issue(f"s{n}").token)
+    assert len(signer._verified) == VERIFIED_TOKENS

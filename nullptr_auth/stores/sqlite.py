@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -105,7 +106,7 @@ class SQLiteStore:
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._schema_ready = False
         self._revocations = Revocations(f"{self.path}-revocations")
-        self._cache: dict[str, tuple[Stamp, float, tuple[User, Session]]] = {}
+        self._cache: OrderedDict[str, tuple[Stamp, float, tuple[User, Session]]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -222,9 +223,10 @@ class SQLiteStore:
             return None
         session = _session(row[1:])
         found = User(session.user_id, row[0]), session
-        if len(self._cache) >= CACHE_ENTRIES:
-            self._cache.pop(next(iter(self._cache), ""), None)  # the oldest entry
         self._cache[session_id] = (stamp, time.monotonic() + CACHE_SECONDS, found)
+        if len(self._cache) > CACHE_ENTRIES:
+            with contextlib.suppress(KeyError):  # another thread evicted it first
+                self._cache.popitem(last=False)
         return found
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
