@@ -55,13 +55,17 @@ class Session:
     ip: str
     device: str
     token_hash: bytes = field(repr=False, compare=False)
+    _ends_at: datetime | None = field(init=False, repr=False, compare=False)
 
     @property
     def ends_at(self) -> datetime | None:
         """The earlier of the two deadlines: when this session stops authenticating."""
+        return self._ends_at
+
+    def __post_init__(self) -> None:
+        """Work out ``ends_at`` once: every authenticated request asks for it."""
         deadlines = [d for d in (self.expires_at, self.idle_expires_at) if d is not None]
-        return min(deadlines, default=None)
+        object.__setattr__(self, "_ends_at", min(deadlines, default=None))
 
     def is_live(self, now: datetime) -> bool:
-        ends_at = self.ends_at
-        return ends_at is None or now < ends_at
+        return self._ends_at is None or now < self._ends_at
