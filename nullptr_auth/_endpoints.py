@@ -9,7 +9,6 @@ JSON (or an empty ``204``), never cached, and every failure is an exception of
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
@@ -19,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
 from .accounts import Accounts
-from .audit import Audit
+from .audit import Audit, utc_iso
 from .config import Options
 from .models import Session, User
 from .sessions import Sessions
@@ -252,15 +251,11 @@ class _AnyText(BaseConverter):
 def _session_json(session: Session, *, current: bool) -> dict[str, object]:
     return {
         "session_id": session.id,
-        "created_at": _iso(session.created_at),
-        "last_seen_at": _iso(session.last_seen_at),
-        "expires_at": None if session.ends_at is None else _iso(session.ends_at),
+        "created_at": utc_iso(session.created_at),
+        "last_seen_at": utc_iso(session.last_seen_at),
+        "expires_at": None if session.ends_at is None else utc_iso(session.ends_at),
         "user_agent": session.user_agent,
         "ip": session.ip,
         "device": session.device,
         "current": current,
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

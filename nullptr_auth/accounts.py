@@ -20,7 +20,7 @@ from .errors import AccountDisabled, IncorrectPassword, IncorrectUsername, UserN
 from .models import User, UserRecord
 from .passwords import Passwords
 from .stores.base import Store
-from .users import lookup_key, validated_username
+from .users import is_valid_username, lookup_key, validated_username
 
 
 @runtime_checkable
@@ -81,8 +81,7 @@ class Accounts:
 
     def is_available(self, username: str) -> bool:
         """Whether ``username`` could be registered now; an invalid name is not available."""
-        name = lookup_key(username)
-        return name is not None and self._store.get_user(name) is None
+        return is_valid_username(username) and self._find(username) is None
 
     def get(self, username: str) -> User:
         """:raises UserNotFound:"""
@@ -157,10 +156,11 @@ class Accounts:
 
     def _check_with_source(self, source: UserSource, username: str, password: str) -> User:
         user = source.find_user(username.lower()) if username.isascii() else None
-        if not source.check_password(user, password):
-            raise IncorrectPassword() if user is not None else IncorrectUsername()
+        matched = source.check_password(user, password)  # asked even for no user: timing
         if user is None:
             raise IncorrectUsername()
+        if not matched:
+            raise IncorrectPassword()
         return user
 
     def _find(self, username: str) -> UserRecord | None:

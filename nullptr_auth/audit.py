@@ -44,15 +44,19 @@ class Audit:
         always present (``null`` when unknown), other fields as given."""
         if not logger.isEnabledFor(logging.INFO):
             return
-        moment = self._clock().astimezone(timezone.utc)
         record: dict[str, str | int | None] = {
-            "time": moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "time": utc_iso(self._clock()),
             "event": event,
         }
         for name in ("username", "session_id", "ip", "user_agent"):
             record[name] = _bounded(fields.pop(name, None))
         record.update((name, _bounded(value)) for name, value in fields.items())
         logger.info(json.dumps(record, ensure_ascii=True), extra={"audit": record})
+
+
+def utc_iso(moment: datetime) -> str:
+    """The one spelling of a time in what nullptr_auth writes: ISO 8601, UTC, seconds, Z."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _bounded(value: str | int | None) -> str | int | None:

@@ -85,9 +85,12 @@ class TokenSigner:
         return f"<TokenSigner keys={len(self._signer.secret_keys)}>"
 
     def issue(self, session_id: str) -> IssuedToken:
+        """A new token for a session; this signer knows it as verified from the start."""
         value = f"{session_id}.{secrets.token_urlsafe(_SECRET_BYTES)}"
         token = self._signer.sign(value).decode("ascii")
-        return IssuedToken(token, token_hash(token))
+        issued = IssuedToken(token, token_hash(token))
+        self._remember(issued.token_hash, session_id)
+        return issued
 
     def verify(self, token: str) -> tuple[str, bytes]:
         """The session id a well-formed, correctly signed token names, and its hash.
@@ -101,15 +104,18 @@ class TokenSigner:
         session_id = self._verified.get(presented_hash)
         if session_id is None:
             session_id = self._unsign(token)
-            self._verified[presented_hash] = session_id
-            if len(self._verified) > VERIFIED_TOKENS:
-                with contextlib.suppress(KeyError):  # another thread evicted it first
-                    self._verified.popitem(last=False)
+            self._remember(presented_hash, session_id)
         return session_id, presented_hash
 
     def session_id(self, token: str) -> str:
         """:meth:`verify`'s session id alone."""
         return self.verify(token)[0]
+
+    def _remember(self, presented_hash: bytes, session_id: str) -> None:
+        self._verified[presented_hash] = session_id
+        if len(self._verified) > VERIFIED_TOKENS:
+            with contextlib.suppress(KeyError):  # another thread evicted it first
+                self._verified.popitem(last=False)
 
     def _unsign(self, token: str) -> str:
         try:
