@@ -9,6 +9,7 @@ JSON (or an empty ``204``), never cached, and every failure is an exception of
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
@@ -55,6 +56,7 @@ class Endpoints:
         identify: Callable[[WSGIEnvironment], Identity | None],
         login_throttle: Throttle | None,
         lookup_throttle: Throttle | None,
+        registration_throttle: Throttle | None,
     ) -> None:
         self._options = options
         self._sessions = sessions
@@ -63,6 +65,7 @@ class Endpoints:
         self._identify = identify
         self._login_throttle = login_throttle
         self._lookup_throttle = lookup_throttle
+        self._registration_throttle = registration_throttle
         self._routes = _routes(options.session_path, options.registration).bind("nullptr_auth")
 
     def __repr__(self) -> str:
@@ -95,20 +98,14 @@ class Endpoints:
         password = _http.string_field(fields, "password")
         client = self._client(request, fields)
         origin = {"username": username, **self._origin(request.environ)}
-        throttle = self._login_throttle
         try:
-            if throttle is not None:
-                throttle.check(username, client["ip"])
-            user, token = self._sessions.login(username, password, **client)
+            with _counted(self._login_throttle, username, client["ip"]):
+                user, token = self._sessions.login(username, password, **client)
         except (errors.CredentialsError, errors.TooManyAttempts) as error:
             self._audit.record("login.failed", reason=_LOGIN_FAILURES[type(error)], **origin)
-            if throttle is not None and isinstance(error, errors.CredentialsError):
-                throttle.failed(username, client["ip"])
             if self._options.reveal_unknown_users or isinstance(error, errors.TooManyAttempts):
                 raise
             raise errors.CredentialsError() from error
-        if throttle is not None:
-            throttle.succeeded(username, client["ip"])
         session_id = self._sessions.signer.session_id(token)
         self._audit.record("login.succeeded", session_id=session_id, **origin)
         return _http.json_response({"user_id": user.id, "session_token": token})
@@ -156,10 +153,11 @@ class Endpoints:
         fields = _http.read_fields(request, self._options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
-        self._count_lookup(request, username)
         client = self._client(request, fields)
-        user = self._accounts.create(username, password)
-        token = self._sessions.start(user, **client)
+        if self._registration_throttle is not None:
+            self._registration_throttle.reserve(username, client["ip"])
+        self._count_lookup(request, username)
+        user, token = self._sessions.register(username, password, **client)
         self._record("user.registered", request, user, self._sessions.signer.session_id(token))
         return _http.json_response({"user_id": user.id, "session_token": token})
 
@@ -175,8 +173,7 @@ class Endpoints:
         """When usernames are secret, asking about them is throttled like logging in."""
         if self._lookup_throttle is not None:
             address = _http.client_address(request.environ, self._options.trusted_proxies)
-            self._lookup_throttle.check(username, address)
-            self._lookup_throttle.failed(username, address)
+            self._lookup_throttle.reserve(username, address)
 
     def _change_password(self, request: Request) -> Response:
         user, current = self._caller(request.environ)
@@ -184,17 +181,11 @@ class Endpoints:
         old_password = _http.string_field(fields, "old_password")
         new_password = _http.string_field(fields, "new_password")
         address = _http.client_address(request.environ, self._options.trusted_proxies)
-        throttle = self._login_throttle  # a stolen token must not guess the password either
-        if throttle is not None:
-            throttle.check(user.username, address)
-        try:
+        # A stolen token must not guess the password either.
+        with _counted(self._login_throttle, user.username, address):
             self._accounts.change_password(
                 user, old_password, new_password, keep_session=current.id
             )
-        except errors.IncorrectPassword:
-            if throttle is not None:
-                throttle.failed(user.username, address)
-            raise
         self._record("password.changed", request, user, current.id, by="the user")
         return _http.no_content()
 
@@ -216,6 +207,13 @@ class Endpoints:
 
     def _origin(self, environ: WSGIEnvironment) -> dict[str, str]:
         return _http.origin(environ, self._options.trusted_proxies)
+
+
+def _counted(
+    throttle: Throttle | None, username: str, address: str
+) -> AbstractContextManager[None]:
+    """A login-like attempt counted by ``throttle`` before it is checked (if throttling)."""
+    return nullcontext() if throttle is None else throttle.attempt(username, address)
 
 
 def _routes(prefix: str, registration: bool) -> Map:

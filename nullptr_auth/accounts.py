@@ -16,7 +16,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .errors import AccountDisabled, IncorrectPassword, IncorrectUsername, UserNotFound
+from .errors import (
+    AccountDisabled,
+    CredentialsError,
+    IncorrectPassword,
+    IncorrectUsername,
+    UserNotFound,
+)
 from .models import User, UserRecord
 from .passwords import Passwords
 from .stores.base import Store
@@ -73,11 +79,15 @@ class Accounts:
 
     def create(self, username: str, password: str) -> User:
         """:raises InvalidUsername, InvalidPassword, UsernameTaken:"""
+        return self.create_record(username, password).user
+
+    def create_record(self, username: str, password: str) -> UserRecord:
+        """Like :meth:`create`, with the hash a first session is bound to."""
         name = validated_username(username)
         password_hash = self._passwords.hash(password)
         record = UserRecord(str(uuid.uuid4()), name, password_hash, self._clock())
         self._store.add_user(record)
-        return record.user
+        return record
 
     def is_available(self, username: str) -> bool:
         """Whether ``username`` could be registered now; an invalid name is not available."""
@@ -126,8 +136,16 @@ class Accounts:
 
         :raises IncorrectUsername, IncorrectPassword, AccountDisabled:
         """
+        return self.verify_credentials(username, password)[0]
+
+    def verify_credentials(self, username: str, password: str) -> tuple[User, str | None]:
+        """Like :meth:`check_credentials`, with the hash the password now matches.
+
+        A session opened for these credentials is bound to that hash (the store keeps
+        it only if the user still has it); with a ``UserSource`` there is none.
+        """
         if self._source is not None:
-            return self._check_with_source(self._source, username, password)
+            return self._check_with_source(self._source, username, password), None
         record = self._find(username)
         if record is None:
             self._passwords.waste_time(password)
@@ -137,7 +155,16 @@ class Accounts:
             raise AccountDisabled()
         if new_hash is not None:
             self._store.set_password_hash(record.id, new_hash, end_sessions=False)
-        return record.user
+        return record.user, new_hash or record.password_hash
+
+    def why_changed(self, username: str) -> CredentialsError:
+        """What a login refused with :class:`~nullptr_auth.errors.CredentialsChanged` is told."""
+        record = self._find(username)
+        if record is None:
+            return IncorrectUsername()
+        if record.disabled:
+            return AccountDisabled()
+        return IncorrectPassword()
 
     def change_password(
         self, user: User, old_password: str, new_password: str, *, keep_session: str | None

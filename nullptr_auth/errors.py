@@ -13,7 +13,8 @@ Catch :class:`AuthError` to handle them all from Python::
     ├── CredentialsError             INCORRECT_CREDENTIALS: a login was refused
     │   ├── IncorrectUsername        INCORRECT_USERNAME
     │   ├── IncorrectPassword        INCORRECT_PASSWORD
-    │   └── AccountDisabled          ACCOUNT_DISABLED
+    │   ├── AccountDisabled          ACCOUNT_DISABLED
+    │   └── CredentialsChanged       (a store's answer; never reaches a client)
     ├── SessionError                 a request could not be tied to a session
     │   ├── AuthorizationRequired    AUTHORIZATION_REQUIRED
     │   ├── InvalidSession           INVALID_SESSION
@@ -98,6 +99,16 @@ class IncorrectPassword(CredentialsError):
 
 class AccountDisabled(CredentialsError):
     default_message = "This account is disabled."
+
+
+class CredentialsChanged(CredentialsError):
+    """A store refused a new session: the user changed while the login checked them.
+
+    :class:`~nullptr_auth.accounts.Accounts` turns it into what the new state says:
+    ``IncorrectUsername``, ``AccountDisabled`` or ``IncorrectPassword``.
+    """
+
+    default_message = "The account changed during the login."
 
 
 class SessionError(AuthError):

@@ -34,7 +34,7 @@ from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
 from .stores.split import SplitStore
-from .throttle import LOOKUP_RULES, RULES, Throttle
+from .throttle import LOOKUP_RULES, REGISTRATION_RULES, RULES, Throttle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -177,6 +177,11 @@ class AuthMiddleware:
             lookup_throttle=(
                 Throttle(self.store, clock, LOOKUP_RULES)
                 if throttling and not reveal_unknown_users
+                else None
+            ),
+            registration_throttle=(
+                Throttle(self.store, clock, REGISTRATION_RULES)
+                if throttling and registration
                 else None
             ),
         )

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from . import tokens
 from .accounts import Accounts
-from .errors import InvalidSession
+from .errors import CredentialsChanged, InvalidSession
 from .models import Session, User
 from .stores.base import Store
 from .tokens import TokenSigner
@@ -92,15 +92,58 @@ class Sessions:
     ) -> tuple[User, str]:
         """A new session for these credentials, and its token.
 
-        :raises IncorrectUsername, IncorrectPassword:
-        """
-        user = self._accounts.check_credentials(username, password)
-        return user, self.start(user, user_agent=user_agent, ip=ip, device=device)
+        The session is bound to the credentials checked: if the user was deleted,
+        disabled or given another password while the password was being verified, the
+        login is refused as that new state says, and no session is kept.
 
-    def start(self, user: User, *, user_agent: str = "", ip: str = "", device: str = "") -> str:
+        :raises IncorrectUsername, IncorrectPassword, AccountDisabled:
+        """
+        user, verified_hash = self._accounts.verify_credentials(username, password)
+        try:
+            token = self.start(
+                user, user_agent=user_agent, ip=ip, device=device, verified_hash=verified_hash
+            )
+        except CredentialsChanged as changed:
+            raise self._accounts.why_changed(username) from changed
+        return user, token
+
+    def register(
+        self, username: str, password: str, *, user_agent: str = "", ip: str = "", device: str = ""
+    ) -> tuple[User, str]:
+        """A new user and their first session: both, or (on an error) neither.
+
+        :raises InvalidUsername, InvalidPassword, UsernameTaken:
+        """
+        record = self._accounts.create_record(username, password)
+        try:
+            token = self.start(
+                record.user,
+                user_agent=user_agent,
+                ip=ip,
+                device=device,
+                verified_hash=record.password_hash,
+            )
+        except BaseException:
+            self._store.delete_user(record.id)
+            raise
+        return record.user, token
+
+    def start(
+        self,
+        user: User,
+        *,
+        user_agent: str = "",
+        ip: str = "",
+        device: str = "",
+        verified_hash: str | None = None,
+    ) -> str:
         """A new session for a user already known to be who they say; returns its token.
 
+        With ``verified_hash``, the store keeps the session only if the user still has
+        that password hash and is enabled (see :meth:`Store.add_session`).
+
         :raises TooManySessions: at the session limit, when the policy is to refuse.
+        :raises CredentialsChanged: if the user no longer has ``verified_hash``.
         """
         now = self._clock()
         self._purge_now_and_then(now)
@@ -122,6 +165,7 @@ class Sessions:
             ),
             limit=self.max_sessions_per_user,
             evict=self.evict_oldest,
+            verified_hash=verified_hash,
         )
         return issued.token
 

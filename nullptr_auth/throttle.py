@@ -1,7 +1,13 @@
-"""Throttling of failed logins, shared by every process through the store.
+"""Throttling of logins, lookups and registrations, shared by every process through the store.
 
-Failures are counted in runs under three keys; a run lasts while failures keep coming
-within its rule's window, and a success ends the runs of that username:
+Attempts are counted in runs under a key per rule; a run lasts while attempts keep
+coming within its rule's window. **An attempt is counted before it is checked**: the
+store reserves it atomically, with one compare-and-increment per rule, before any
+password is hashed, so a burst of parallel guesses gets no more checks than the
+strictest rule's free attempts, and the rest get ``429`` with ``Retry-After`` at once.
+A successful login takes its reservation back (and ends the runs of its username); a
+login that could not be checked at all (the server was busy, the store failed) takes
+it back too. A refused attempt is not counted and moves no deadline.
 
 =================  =====  ========  ===========  ===========================================
 key                free   window    most delay   why
@@ -13,29 +19,44 @@ username           20     24 h      1 h          many addresses on one account; 
                                                  24 h pass without one (NIST SP 800-63B)
 =================  =====  ========  ===========  ===========================================
 
-Past its free failures, a rule makes each attempt wait 1 s, then 2 s, 4 s, … up to its
-most delay after the run's last failure; a throttled attempt gets ``429`` with
-``Retry-After`` and is not checked at all, so it costs no argon2 work and does not count.
-The strict limit is keyed on the address, so an attacker elsewhere slows the real user
-only through the looser username limit, whose delay is bounded (one hour at most, until
-the hard limit of 100 consecutive failures).
+Past its free attempts, a rule makes each attempt wait 1 s, then 2 s, 4 s, … up to its
+most delay after the run's last attempt.
+
+**One address cannot lock the owner out.** The username rule counts an attempt only
+while the username+address run is within its own free attempts: one address adds at
+most 5 to the username's run per strict run, so no burst from it pushes the username
+rule past its 20 free failures, and the owner, logging in from elsewhere, is never
+slowed by it. What an attacker can still do, as NIST SP 800-63B §5.2.2 expects, is
+spread guesses over many addresses: 4 addresses that each spend their 5 free guesses
+bring the username rule to its delays (at most one hour between attempts), and about
+20 addresses over a day reach the hard stop of 100, which refuses even the owner until
+24 hours pass without a failure. That is the price of a bound on guesses per account.
+
+With ``reveal_unknown_users=False`` every checkUsername and register counts under
+:data:`LOOKUP_RULES`; with registration on, every registration counts under
+:data:`REGISTRATION_RULES`, so no address creates accounts in bulk.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import TooManyAttempts
-from .stores.base import Store
+from .errors import CredentialsError, TooManyAttempts
+from .stores.base import Reservation, Store
 
 
 @dataclass(frozen=True)
 class Rule:
-    """How one kind of run is throttled: ``parts`` of the attempt name its key."""
+    """How one kind of run is throttled: ``parts`` of the attempt name its key.
+
+    ``counted_within`` names another rule of the same throttle: this one counts an
+    attempt only while that rule's run is still within its free attempts.
+    """
 
     name: str
     parts: tuple[str, ...]
@@ -43,6 +64,7 @@ class Rule:
     window: timedelta
     most_delay: timedelta
     hard_limit: int | None = None
+    counted_within: str | None = None
 
     def delay(self, failures: int) -> timedelta:
         """How long after the last of ``failures`` the next attempt must wait."""
@@ -52,19 +74,37 @@ class Rule:
             return timedelta(0)
         return min(timedelta(seconds=2 ** min(failures - self.free_failures, 30)), self.most_delay)
 
+    def ceiling(self, failures: int) -> int:
+        """The most the run may hold once this attempt is counted, given what was read.
+
+        Within the free attempts any of them may go; past them, only the one attempt
+        whose delay has passed, so concurrent ones that read the same count are refused.
+        """
+        return self.free_failures if failures < self.free_failures else failures + 1
+
 
 _MINUTES_15 = timedelta(minutes=15)
 RULES = (
     Rule("login-strict", ("username", "address"), 5, _MINUTES_15, _MINUTES_15),
     Rule("login-address", ("address",), 50, _MINUTES_15, _MINUTES_15),
-    Rule("login-username", ("username",), 20, timedelta(hours=24), timedelta(hours=1), 100),
+    Rule(
+        "login-username",
+        ("username",),
+        20,
+        timedelta(hours=24),
+        timedelta(hours=1),
+        hard_limit=100,
+        counted_within="login-strict",
+    ),
 )
 LOOKUP_RULES = (Rule("lookups", ("address",), 30, _MINUTES_15, _MINUTES_15),)
 """With ``reveal_unknown_users=False``: every checkUsername and register counts."""
+REGISTRATION_RULES = (Rule("registrations", ("address",), 30, _MINUTES_15, _MINUTES_15),)
+"""With ``registration=True``: every registration counts, per client address."""
 
 
 class Throttle:
-    """Counts failures of one kind in a store and refuses attempts while they must wait.
+    """Counts attempts of one kind in a store and refuses those that must wait.
 
     :param store: where the runs are counted.
     :param clock: returns the current UTC time.
@@ -77,36 +117,72 @@ class Throttle:
         self._store = store
         self._clock = clock
         self._rules = tuple(rules)
+        self._by_name = {rule.name: rule for rule in self._rules}
 
     def __repr__(self) -> str:
         return f"<Throttle {', '.join(rule.name for rule in self._rules)}>"
 
-    def check(self, username: str, address: str) -> None:
-        """:raises TooManyAttempts: if any rule says this attempt must wait."""
-        now = self._clock()
-        wait = timedelta(0)
-        for rule, key in self._keys(username, address):
-            run = self._store.get_failures(key, now)
-            if run is not None:
-                failures, last = run
-                wait = max(wait, last + rule.delay(failures) - now)
-        if wait > timedelta(0):
-            raise TooManyAttempts(math.ceil(wait.total_seconds()))
+    def reserve(self, username: str, address: str) -> list[tuple[Rule, str]]:
+        """Count this attempt under every rule that counts it; return those rules' keys.
 
-    def failed(self, username: str, address: str) -> None:
-        now = self._clock()
-        for rule, key in self._keys(username, address):
-            self._store.add_failure(key, now, rule.window)
-
-    def succeeded(self, username: str, address: str) -> None:
-        """End the runs of this username; the address's run goes on.
-
-        Most logins have no run to end: a read finds that out without the write lock.
+        :raises TooManyAttempts: if any rule says this attempt must wait; then nothing
+            is counted.
         """
         now = self._clock()
-        for rule, key in self._keys(username, address):
-            if "username" in rule.parts and self._store.get_failures(key, now) is not None:
-                self._store.clear_failures(key)
+        keys = self._keys(username, address)
+        runs = {rule.name: self._store.get_failures(key, now) for rule, key in keys}
+        wait = timedelta(0)
+        counted: list[tuple[Rule, str]] = []
+        for rule, key in keys:
+            failures, last = runs[rule.name] or (0, now)
+            wait = max(wait, last + rule.delay(failures) - now)
+            if self._counts(rule, runs):
+                counted.append((rule, key))
+        if wait > timedelta(0):
+            raise TooManyAttempts(math.ceil(wait.total_seconds()))
+        reservations = [
+            Reservation(key, rule.window, rule.ceiling((runs[rule.name] or (0, now))[0]))
+            for rule, key in counted
+        ]
+        refused = self._store.reserve_attempts(reservations, now)
+        if refused is not None:
+            raise TooManyAttempts(self._wait(*counted[refused], now))
+        return counted
+
+    @contextmanager
+    def attempt(self, username: str, address: str) -> Iterator[None]:
+        """A login-like attempt: counted first; a failed check keeps the count.
+
+        Leaving the block normally is a success: the username's runs end and the
+        address's reservation is taken back. Any error but a
+        :class:`~nullptr_auth.errors.CredentialsError` means the attempt was not
+        checked, and its reservation is taken back.
+
+        :raises TooManyAttempts: if the attempt must wait; the block does not run.
+        """
+        counted = self.reserve(username, address)
+        try:
+            yield
+        except CredentialsError:
+            raise
+        except BaseException:
+            self._store.release_attempts([key for _, key in counted], ())
+            raise
+        self._store.release_attempts(
+            [key for rule, key in counted if "username" not in rule.parts],
+            [key for rule, key in self._keys(username, address) if "username" in rule.parts],
+        )
+
+    def _counts(self, rule: Rule, runs: dict[str, tuple[int, datetime] | None]) -> bool:
+        if rule.counted_within is None:
+            return True
+        bound = self._by_name[rule.counted_within]
+        return (runs[bound.name] or (0, None))[0] < bound.free_failures
+
+    def _wait(self, rule: Rule, key: str, now: datetime) -> int:
+        """Whole seconds until the run that refused an attempt lets the next one in."""
+        failures, last = self._store.get_failures(key, now) or (0, now)
+        return max(1, math.ceil((last + rule.delay(failures) - now).total_seconds()))
 
     def _keys(self, username: str, address: str) -> list[tuple[Rule, str]]:
         name = hashlib.sha256(username.lower().encode("utf-8", "replace")).hexdigest()[:32]

@@ -21,10 +21,23 @@ Times are timezone-aware UTC :class:`~datetime.datetime` objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..models import Session, User, UserRecord
+
+
+class Reservation(NamedTuple):
+    """One attempt to count under ``key`` before it is checked, unless its run is full.
+
+    The run under ``key`` lasts while attempts keep coming within ``window`` of the one
+    before; the attempt is counted only while the live run holds fewer than ``ceiling``.
+    """
+
+    key: str
+    window: timedelta
+    ceiling: int
 
 
 @runtime_checkable
@@ -61,12 +74,25 @@ class Store(Protocol):
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
         """Keep a new session of ``user``.
 
         The store keeps the username beside the session, so that :meth:`find_session`
         needs no second lookup, and works when users live elsewhere.
+
+        With ``verified_hash`` (the password hash a login just checked), the session is
+        kept only if, in the same atomic step, the user still exists, is not disabled
+        and still has that hash; otherwise raise
+        :class:`~nullptr_auth.errors.CredentialsChanged` and keep nothing. So a login in
+        flight never outlives a password change, a disable or a delete that finished
+        first. ``None`` skips the check (users kept elsewhere).
 
         With a ``limit``, the user may hold at most that many sessions live at
         ``session.created_at`` (expired ones do not count), the new one included: with
@@ -102,19 +128,24 @@ class Store(Protocol):
         Runs of failures that have ended by ``now`` are deleted too.
         """
 
-    # -- failed-login counters ---------------------------------------------------------
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        """Count one failure under ``key``; return how many its run now holds.
+    # -- throttling counters ----------------------------------------------------------
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
+        """Count one attempt under every key, all or none, in one atomic step.
 
-        A run of failures lasts while each comes within ``window`` of the one before; a
-        failure after a longer pause starts a new run at 1. Atomic across processes.
+        Each live run whose count is below its ``ceiling`` gains one and records ``now``
+        as its last attempt and ``now + window`` as its end; a key without a live run
+        starts one at 1. If any run is at or above its ceiling, nothing changes and the
+        index of the first such reservation is returned; ``None`` means all counted.
+        Atomic across processes: of many concurrent callers, no more get through than
+        the ceilings allow. A count may be kept less durably than a session.
         """
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
-        """The live run under ``key``: its count and its last failure; ``None`` if none."""
+        """The live run under ``key``: its count and its last attempt; ``None`` if none."""
 
-    def clear_failures(self, key: str) -> None:
-        """End the run under ``key``."""
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
+        """In one step, take one attempt back from each run of ``uncount`` and end the
+        runs of ``end``; keys without a run are left alone."""
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:

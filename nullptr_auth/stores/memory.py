@@ -5,13 +5,15 @@ Everything is lost when the process ends and nothing is shared with other proces
 
 from __future__ import annotations
 
+import hmac
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from ..errors import TooManySessions, UsernameTaken
+from ..errors import CredentialsChanged, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from .base import Reservation
 
 
 class MemoryStore:
@@ -70,9 +72,23 @@ class MemoryStore:
             return True
 
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
         with self._lock:
+            if verified_hash is not None:
+                record = self._users_by_id.get(user.id)
+                if (
+                    record is None
+                    or record.disabled
+                    or not hmac.compare_digest(record.password_hash, verified_hash)
+                ):
+                    raise CredentialsChanged()
             if limit is not None:
                 live = [
                     s
@@ -129,20 +145,31 @@ class MemoryStore:
                 del self._failures[key]
             return self._delete_where(lambda session: not session.is_live(now))
 
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
         with self._lock:
-            run = self._live_run(key, now)
-            count = 1 if run is None else run[0] + 1
-            self._failures[key] = (count, now, now + window)
-            return count
+            runs = [self._live_run(r.key, now) for r in reservations]
+            for index, (reservation, run) in enumerate(zip(reservations, runs, strict=True)):
+                if run is not None and run[0] >= reservation.ceiling:
+                    return index
+            for reservation, run in zip(reservations, runs, strict=True):
+                count = 1 if run is None else run[0] + 1
+                self._failures[reservation.key] = (count, now, now + reservation.window)
+            return None
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
         with self._lock:
             return self._live_run(key, now)
 
-    def clear_failures(self, key: str) -> None:
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
         with self._lock:
-            self._failures.pop(key, None)
+            for key in uncount:
+                run = self._failures.get(key)
+                if run is not None and run[0] > 1:
+                    self._failures[key] = (run[0] - 1, run[1], run[2])
+                else:
+                    self._failures.pop(key, None)
+            for key in end:
+                self._failures.pop(key, None)
 
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
         with self._lock:

@@ -37,16 +37,18 @@ instead of hanging; so does any other error of the driver.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
+from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from .base import Reservation
 
 if TYPE_CHECKING:
     import psycopg
@@ -122,13 +124,18 @@ _QUERIES = {
     "purge_sessions": "DELETE FROM {sessions}"
     " WHERE expires_at <= %(now)s OR idle_expires_at <= %(now)s",
     "purge_failures": "DELETE FROM {failures} WHERE ends_at <= %s",
-    "add_failure": "INSERT INTO {failures} AS f (key, count, last_failure_at, ends_at)"
+    "count_attempt": "INSERT INTO {failures} AS f (key, count, last_failure_at, ends_at)"
     " VALUES (%(key)s, 1, %(now)s, %(ends)s) ON CONFLICT (key) DO UPDATE SET"
     " count = CASE WHEN f.ends_at <= excluded.last_failure_at THEN 1 ELSE f.count + 1 END,"
     " last_failure_at = excluded.last_failure_at, ends_at = excluded.ends_at"
+    " WHERE f.ends_at <= excluded.last_failure_at OR f.count < %(ceiling)s"
     " RETURNING count",
+    "counts_lazily": "SET LOCAL synchronous_commit = off",
     "get_failures": "SELECT count, last_failure_at FROM {failures} WHERE key = %s AND ends_at > %s",
+    "uncount_attempt": "UPDATE {failures} SET count = count - 1 WHERE key = %s",
+    "drop_empty_run": "DELETE FROM {failures} WHERE key = %s AND count <= 0",
     "clear_failures": "DELETE FROM {failures} WHERE key = %s",
+    "check_credentials": "SELECT password_hash, disabled FROM {users} WHERE id = %s FOR SHARE",
     "keep_secret_key": "INSERT INTO {meta} (name, value) VALUES ('secret_key', %s)"
     " ON CONFLICT (name) DO NOTHING",
     "secret_key": "SELECT value FROM {meta} WHERE name = 'secret_key'",
@@ -230,15 +237,29 @@ class PostgresStore:
         return found == 1
 
     def delete_user(self, user_id: str) -> bool:
+        """The user first: that locks its row, so a login in flight waits, then sees it gone."""
         with self._transaction() as db:
+            found = db.execute(self._sql["delete_user"], (user_id,)).rowcount == 1
             db.execute(self._sql["delete_sessions"], (user_id, None))
-            return db.execute(self._sql["delete_user"], (user_id,)).rowcount == 1
+        return found
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
         with self._transaction() as db:
+            if verified_hash is not None:
+                # FOR SHARE holds the user row: a change to the user waits for this
+                # session to commit (and then ends it), or this waits and sees the change.
+                row = db.execute(self._sql["check_credentials"], (user.id,)).fetchone()
+                if row is None or row[1] or not hmac.compare_digest(row[0], verified_hash):
+                    raise CredentialsChanged()
             if limit is not None:
                 self._make_room(db, user.id, session.created_at, limit, evict)
             db.execute(
@@ -297,22 +318,41 @@ class PostgresStore:
             db.execute(self._sql["purge_failures"], (now,))
             return db.execute(self._sql["purge_sessions"], {"now": now}).rowcount
 
-    # -- failed-login counters ---------------------------------------------------------
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        with self._transaction() as db:
-            row = db.execute(
-                self._sql["add_failure"], {"key": key, "now": now, "ends": now + window}
-            ).fetchone()
-        return int(_first(row))
+    # -- throttling counters ----------------------------------------------------------
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
+        """Each count is one conditional upsert, holding its row until all are made."""
+        try:
+            with self._transaction() as db:
+                db.execute(self._sql["counts_lazily"])
+                for index, reservation in enumerate(reservations):
+                    counted = db.execute(
+                        self._sql["count_attempt"],
+                        {
+                            "key": reservation.key,
+                            "now": now,
+                            "ends": now + reservation.window,
+                            "ceiling": reservation.ceiling,
+                        },
+                    ).fetchone()
+                    if counted is None:
+                        raise _Refused(index)
+        except _Refused as refused:  # raised inside: the transaction was rolled back
+            return refused.index
+        return None
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
         with self._transaction() as db:
             row = db.execute(self._sql["get_failures"], (key, now)).fetchone()
         return None if row is None else (int(row[0]), _utc(row[1]))
 
-    def clear_failures(self, key: str) -> None:
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
+        uncounted = [(key,) for key in uncount]
         with self._transaction() as db:
-            db.execute(self._sql["clear_failures"], (key,))
+            db.execute(self._sql["counts_lazily"])
+            with db.cursor() as cursor:
+                cursor.executemany(self._sql["uncount_attempt"], uncounted)
+                cursor.executemany(self._sql["drop_empty_run"], uncounted)
+                cursor.executemany(self._sql["clear_failures"], [(key,) for key in end])
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
@@ -385,6 +425,14 @@ class PostgresStore:
             raise TooManySessions()
         if excess > 0:
             db.execute(self._sql["evict"], (live[:excess],))
+
+
+class _Refused(Exception):
+    """Rolls back a reservation that a full run refused; carries its index."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 def _driver() -> tuple[Any, Any, Any]:

@@ -40,13 +40,14 @@ every session and forgets every user kept in it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
+from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from .base import Reservation
 
 if TYPE_CHECKING:
     import redis
@@ -103,6 +104,10 @@ _ADD_SESSION = """
 local id, user_id, now = ARGV[2], ARGV[3], tonumber(ARGV[6])
 local function is_live(expires, idle)
   return (expires == '' or now < tonumber(expires)) and (idle == '' or now < tonumber(idle))
+end
+if ARGV[17] ~= '' then
+  local user = redis.call('HMGET', prefix .. 'user:' .. ARGV[4], 'id', 'password_hash', 'disabled')
+  if user[1] ~= user_id or user[2] ~= ARGV[17] or user[3] ~= '0' then return -1 end
 end
 if ARGV[15] ~= '' then
   local live = {}
@@ -174,19 +179,39 @@ for _, run in ipairs(runs) do
 end
 return {purged, math.max(#ids, #runs)}
 """
-_ADD_FAILURE = """
-local key = prefix .. 'failure:' .. ARGV[2]
-local ends = redis.call('HGET', key, 'ends_at')
-local count = 1
-if ends and tonumber(ends) > tonumber(ARGV[3]) then
-  count = redis.call('HINCRBY', key, 'count', 1)
-else
-  redis.call('HSET', key, 'count', 1)
+_RESERVE_ATTEMPTS = """
+local now = tonumber(ARGV[2])
+local runs = {}
+for i = 3, #ARGV, 4 do
+  local key = prefix .. 'failure:' .. ARGV[i]
+  local run = redis.call('HMGET', key, 'count', 'ends_at')
+  local live = run[1] and tonumber(run[2]) > now
+  if live and tonumber(run[1]) >= tonumber(ARGV[i + 3]) then return (i - 3) / 4 end
+  table.insert(runs, {key, ARGV[i], live})
 end
-redis.call('HSET', key, 'last_failure_at', ARGV[3], 'ends_at', ARGV[4])
-redis.call('PEXPIRE', key, ARGV[5])
-redis.call('ZADD', prefix .. 'failure-ends', ARGV[4], ARGV[2])
-return count
+for n, run in ipairs(runs) do
+  local i = 3 + (n - 1) * 4
+  if run[3] then
+    redis.call('HINCRBY', run[1], 'count', 1)
+  else
+    redis.call('HSET', run[1], 'count', 1)
+  end
+  local ends = now + tonumber(ARGV[i + 1])
+  redis.call('HSET', run[1], 'last_failure_at', ARGV[2], 'ends_at', string.format('%d', ends))
+  redis.call('PEXPIRE', run[1], ARGV[i + 2])
+  redis.call('ZADD', prefix .. 'failure-ends', ends, run[2])
+end
+return -1
+"""
+_RELEASE_ATTEMPTS = """
+local uncount = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local key = prefix .. 'failure:' .. ARGV[i]
+  if i >= 3 + uncount or redis.call('HINCRBY', key, 'count', -1) <= 0 then
+    redis.call('DEL', key)
+    redis.call('ZREM', prefix .. 'failure-ends', ARGV[i])
+  end
+end
 """
 
 
@@ -243,7 +268,10 @@ class RedisStore:
             register(_PRELUDE + _DELETE_SESSIONS),
             register(_PRELUDE + _PURGE),
         )
-        self._add_failure = register(_PRELUDE + _ADD_FAILURE)
+        self._reserve_attempts, self._release_attempts = (
+            register(_PRELUDE + _RESERVE_ATTEMPTS),
+            register(_PRELUDE + _RELEASE_ATTEMPTS),
+        )
 
     def __repr__(self) -> str:
         kwargs = self._client.connection_pool.connection_kwargs
@@ -293,7 +321,13 @@ class RedisStore:
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
         ends_at = session.ends_at
         ttl = None if ends_at is None else _milliseconds(ends_at - session.created_at)
@@ -314,7 +348,10 @@ class RedisStore:
             "+inf" if ends_at is None else _micros(ends_at),
             limit,
             int(evict),
+            verified_hash,
         )
+        if added == -1:
+            raise CredentialsChanged()
         if not added:
             raise TooManySessions()
 
@@ -361,17 +398,18 @@ class RedisStore:
             purged += int(batch)
         return purged
 
-    # -- failed-login counters ---------------------------------------------------------
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        return int(
-            self._run(
-                self._add_failure,
-                key,
-                _micros(now),
-                _micros(now + window),
-                _milliseconds(window),
-            )
-        )
+    # -- throttling counters ----------------------------------------------------------
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
+        arguments: list[object] = [_micros(now)]
+        for reservation in reservations:
+            arguments += [
+                reservation.key,
+                _micros(_EPOCH + reservation.window),
+                _milliseconds(reservation.window),
+                reservation.ceiling,
+            ]
+        refused = int(self._run(self._reserve_attempts, *arguments))
+        return None if refused < 0 else refused
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
         with self._reaching():
@@ -385,12 +423,8 @@ class RedisStore:
             return None
         return int(count), _datetime(last)
 
-    def clear_failures(self, key: str) -> None:
-        with self._reaching():
-            transaction = self._client.pipeline(transaction=True)
-            transaction.delete(self._key("failure:", key))
-            transaction.zrem(self._key("failure-ends"), key)
-            transaction.execute()
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
+        self._run(self._release_attempts, len(uncount), *uncount, *end)
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:

@@ -41,10 +41,13 @@ would have users of its own. ``memory://`` on either side is for one process onl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hmac
+from collections.abc import Sequence
+from datetime import datetime
 
+from ..errors import CredentialsChanged
 from ..models import Session, User, UserRecord
-from .base import Store
+from .base import Reservation, Store
 
 
 class SplitStore:
@@ -98,9 +101,31 @@ class SplitStore:
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
+        """Add the session, then check the user: a session of a changed user is undone.
+
+        The user's changes end sessions after they change the user, so a session added
+        before that check passed is ended by the change, and one added after sees it.
+        """
         self.sessions.add_session(user, session, limit=limit, evict=evict)
+        if verified_hash is None:
+            return
+        record = self.users.get_user(user.username)
+        if (
+            record is None
+            or record.id != user.id
+            or record.disabled
+            or not hmac.compare_digest(record.password_hash, verified_hash)
+        ):
+            self.sessions.delete_session(session.id)
+            raise CredentialsChanged()
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         return self.sessions.find_session(session_id)
@@ -122,15 +147,15 @@ class SplitStore:
     def purge_sessions(self, now: datetime) -> int:
         return self.sessions.purge_sessions(now)
 
-    # -- failed-login counters ---------------------------------------------------------
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        return self.sessions.add_failure(key, now, window)
+    # -- throttling counters ----------------------------------------------------------
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
+        return self.sessions.reserve_attempts(reservations, now)
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
         return self.sessions.get_failures(key, now)
 
-    def clear_failures(self, key: str) -> None:
-        self.sessions.clear_failures(key)
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
+        self.sessions.release_attempts(uncount, end)
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:

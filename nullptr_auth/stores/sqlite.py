@@ -21,19 +21,21 @@ everywhere. A cached copy is also never older than a few seconds.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
+from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 from ._revocations import Revocations, Stamp
+from .base import Reservation
 
 SCHEMA_VERSION = 1
 CACHE_ENTRIES = 4096
@@ -81,13 +83,13 @@ _SESSION_COLUMNS = (
     " s.user_agent, s.ip, s.device, s.token_hash"
 )
 _FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
-_ADD_FAILURE = """
+_LIVE_COUNT = "SELECT count FROM nullptr_auth_failures WHERE key = ? AND ends_at > ?"
+_COUNT_ATTEMPT = """
 INSERT INTO nullptr_auth_failures VALUES (:key, 1, :now, :now + :window)
 ON CONFLICT (key) DO UPDATE SET
     count = CASE WHEN ends_at <= :now THEN 1 ELSE count + 1 END,
     last_failure_at = :now,
     ends_at = :now + :window
-RETURNING count
 """
 
 
@@ -185,10 +187,19 @@ class SQLiteStore:
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
-        self, user: User, session: Session, *, limit: int | None = None, evict: bool = True
+        self,
+        user: User,
+        session: Session,
+        *,
+        limit: int | None = None,
+        evict: bool = True,
+        verified_hash: str | None = None,
     ) -> None:
         evicted: list[str] = []
-        with self._cursor(immediate=limit is not None) as db:
+        checked = limit is not None or verified_hash is not None
+        with self._cursor(immediate=checked) as db:
+            if verified_hash is not None:
+                _check_credentials(db, user.id, verified_hash)
             if limit is not None:
                 evicted = _make_room(db, user.id, session.created_at.timestamp(), limit, evict)
             db.execute(
@@ -283,14 +294,23 @@ class SQLiteStore:
             self._changed_all()
         return purged
 
-    # -- failed-login counters ---------------------------------------------------------
-    def add_failure(self, key: str, now: datetime, window: timedelta) -> int:
-        with self._cursor() as db:
-            row = db.execute(
-                _ADD_FAILURE,
-                {"key": key, "now": now.timestamp(), "window": window.total_seconds()},
-            ).fetchone()
-        return int(row[0])
+    # -- throttling counters ----------------------------------------------------------
+    def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
+        """In one write transaction; committed without waiting for the disk (see _cursor)."""
+        moment = now.timestamp()
+        with self._cursor(immediate=True, durable=False) as db:
+            for index, reservation in enumerate(reservations):
+                row = db.execute(_LIVE_COUNT, (reservation.key, moment)).fetchone()
+                if row is not None and row[0] >= reservation.ceiling:
+                    return index
+            db.executemany(
+                _COUNT_ATTEMPT,
+                [
+                    {"key": r.key, "now": moment, "window": r.window.total_seconds()}
+                    for r in reservations
+                ],
+            )
+        return None
 
     def get_failures(self, key: str, now: datetime) -> tuple[int, datetime] | None:
         with self._cursor() as db:
@@ -301,9 +321,18 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else (int(row[0]), datetime.fromtimestamp(row[1], timezone.utc))
 
-    def clear_failures(self, key: str) -> None:
-        with self._cursor() as db:
-            db.execute("DELETE FROM nullptr_auth_failures WHERE key = ?", (key,))
+    def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
+        uncounted = [(key,) for key in uncount]
+        with self._cursor(durable=False) as db:
+            db.executemany(
+                "UPDATE nullptr_auth_failures SET count = count - 1 WHERE key = ?", uncounted
+            )
+            db.executemany(
+                "DELETE FROM nullptr_auth_failures WHERE key = ? AND count <= 0", uncounted
+            )
+            db.executemany(
+                "DELETE FROM nullptr_auth_failures WHERE key = ?", [(key,) for key in end]
+            )
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
@@ -349,17 +378,28 @@ class SQLiteStore:
 
     # -- connections ------------------------------------------------------------------
     @contextmanager
-    def _cursor(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    def _cursor(
+        self, *, immediate: bool = False, durable: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """This thread's connection in one transaction; driver errors become StoreUnavailable.
 
         ``immediate`` takes the write lock first, for a read that decides a write.
+        Without ``durable``, the commit does not wait for the disk (``synchronous =
+        NORMAL``, still atomic and consistent in WAL mode): for throttling counts, whose
+        loss in a power cut is harmless, never for users or sessions.
         """
         try:
             connection = self._connection()
-            with connection:
-                if immediate:
-                    connection.execute("BEGIN IMMEDIATE")
-                yield connection
+            if not durable:
+                connection.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with connection:
+                    if immediate:
+                        connection.execute("BEGIN IMMEDIATE")
+                    yield connection
+            finally:
+                if not durable:
+                    connection.execute("PRAGMA synchronous = FULL")
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable() from exc
 
@@ -430,6 +470,15 @@ def _while_locked(timeout: float, step: Callable[[str], object], argument: str) 
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _check_credentials(db: sqlite3.Connection, user_id: str, verified_hash: str) -> None:
+    """:raises CredentialsChanged: unless the user exists, is enabled and has this hash."""
+    row = db.execute(
+        "SELECT password_hash, disabled FROM nullptr_auth_users WHERE id = ?", (user_id,)
+    ).fetchone()
+    if row is None or row[1] or not hmac.compare_digest(row[0], verified_hash):
+        raise CredentialsChanged()
 
 
 def _delete_sessions(db: sqlite3.Connection, user_id: str, keep: str | None) -> int:

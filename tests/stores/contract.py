@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from nullptr_auth.errors import TooManySessions, UsernameTaken
+from nullptr_auth.errors import CredentialsChanged, TooManySessions, UsernameTaken
 from nullptr_auth.models import Session, UserRecord
-from nullptr_auth.stores.base import Store
+from nullptr_auth.stores.base import Reservation, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -263,6 +264,48 @@ class StoreContract:
         assert store.purge_sessions(now) == 2
         assert {s.id for s in store.list_sessions()} == {"live", "forever"}
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            pytest.param(
+                lambda s, u: s.set_password_hash(u.id, "other", end_sessions=True),
+                id="password-changed",
+            ),
+            pytest.param(lambda s, u: s.set_disabled(u.id, True), id="disabled"),
+            pytest.param(lambda s, u: s.delete_user(u.id), id="deleted"),
+        ],
+    )
+    def test_a_session_is_kept_only_for_the_credentials_verified(
+        self, store: Store, other_view: Store, change: Callable[[Store, UserRecord], object]
+    ) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        change(other_view, alice)
+        with pytest.raises(CredentialsChanged):
+            store.add_session(
+                alice.user, make_session(alice, "s1"), verified_hash=alice.password_hash
+            )
+        assert store.find_session("s1") is None
+        assert store.list_sessions(alice.id) == []
+
+    def test_a_session_for_unchanged_credentials_is_kept(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.set_disabled(alice.id, True)
+        store.set_disabled(alice.id, False)
+        store.add_session(alice.user, make_session(alice, "s1"), verified_hash=alice.password_hash)
+        assert store.find_session("s1") is not None
+
+    def test_a_session_is_not_kept_for_a_namesake(self, store: Store) -> None:
+        alice = make_user()
+        store.add_user(alice)
+        store.delete_user(alice.id)
+        store.add_user(make_user())  # same name and hash, another id
+        with pytest.raises(CredentialsChanged):
+            store.add_session(
+                alice.user, make_session(alice, "s1"), verified_hash=alice.password_hash
+            )
+
     def test_a_user_outside_the_store_can_hold_sessions(self, store: Store) -> None:
         outsider = make_user("outsider")  # kept by a UserSource, never added here
         store.add_session(outsider.user, make_session(outsider, "s1"))
@@ -270,59 +313,100 @@ class StoreContract:
         assert found is not None
         assert found[0] == outsider.user
 
-    # -- failed-login counters --------------------------------------------------------
-    def test_failures_are_counted_in_runs(self, store: Store) -> None:
+    # -- throttling counters ----------------------------------------------------------
+    def test_attempts_are_counted_in_runs(self, store: Store) -> None:
         window = timedelta(minutes=15)
-        assert [store.add_failure("alice", T0, window) for _ in range(3)] == [1, 2, 3]
-        assert store.add_failure("bob", T0, window) == 1
+        for _ in range(3):
+            assert store.reserve_attempts([Reservation("alice", window, 10)], T0) is None
+        assert store.reserve_attempts([Reservation("bob", window, 10)], T0) is None
         later = T0 + timedelta(minutes=14)
-        assert store.add_failure("alice", later, window) == 4
+        assert store.reserve_attempts([Reservation("alice", window, 10)], later) is None
         assert store.get_failures("alice", later) == (4, later)
+        assert store.get_failures("bob", later) == (1, T0)
         assert store.get_failures("carol", later) is None
 
-    def test_a_run_continues_while_failures_come_within_the_window(self, store: Store) -> None:
+    def test_a_run_continues_while_attempts_come_within_the_window(self, store: Store) -> None:
         window = timedelta(minutes=15)
         moment = T0
         for _ in range(10):
-            store.add_failure("alice", moment, window)
+            store.reserve_attempts([Reservation("alice", window, 100)], moment)
             moment += timedelta(minutes=14)
         assert store.get_failures("alice", moment) == (10, moment - timedelta(minutes=14))
 
     def test_a_pause_as_long_as_the_window_ends_the_run(self, store: Store) -> None:
         window = timedelta(minutes=15)
-        store.add_failure("alice", T0, window)
-        store.add_failure("alice", T0, window)
+        store.reserve_attempts([Reservation("alice", window, 2)], T0)
+        store.reserve_attempts([Reservation("alice", window, 2)], T0)
         assert store.get_failures("alice", T0 + window) is None
-        assert store.add_failure("alice", T0 + window, window) == 1
+        assert store.reserve_attempts([Reservation("alice", window, 2)], T0 + window) is None
+        assert store.get_failures("alice", T0 + window) == (1, T0 + window)
 
-    def test_cleared_failures_start_from_one(self, store: Store) -> None:
+    def test_a_full_run_refuses_the_attempt_and_moves_nothing(self, store: Store) -> None:
         window = timedelta(minutes=15)
-        store.add_failure("alice", T0, window)
-        store.clear_failures("alice")
-        store.clear_failures("never-failed")
-        assert store.get_failures("alice", T0) is None
-        assert store.add_failure("alice", T0, window) == 1
+        for _ in range(2):
+            store.reserve_attempts([Reservation("alice", window, 2)], T0)
+        later = T0 + timedelta(minutes=1)
+        assert store.reserve_attempts([Reservation("alice", window, 2)], later) == 0
+        assert store.get_failures("alice", later) == (2, T0)
+        assert store.get_failures("alice", T0 + window) is None  # the end did not move
+
+    def test_reservations_are_all_or_nothing(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        store.reserve_attempts([Reservation("full", window, 1)], T0)
+        reservations = [
+            Reservation("free", window, 5),
+            Reservation("full", window, 1),
+            Reservation("also-free", window, 5),
+        ]
+        assert store.reserve_attempts(reservations, T0) == 1
+        assert store.get_failures("free", T0) is None
+        assert store.get_failures("also-free", T0) is None
+        assert store.get_failures("full", T0) == (1, T0)
+
+    def test_released_attempts_are_taken_back_or_their_runs_ended(self, store: Store) -> None:
+        window = timedelta(minutes=15)
+        for _ in range(3):
+            store.reserve_attempts(
+                [Reservation(k, window, 10) for k in ("address", "strict", "once")], T0
+            )
+        store.reserve_attempts([Reservation("single", window, 10)], T0)
+        store.release_attempts(["address", "single", "never-counted"], ["strict", "never-ran"])
+        assert store.get_failures("address", T0) == (2, T0)
+        assert store.get_failures("single", T0) is None
+        assert store.get_failures("strict", T0) is None
+        assert store.get_failures("once", T0) == (3, T0)
+        assert store.get_failures("never-counted", T0) is None
+        assert store.reserve_attempts([Reservation("single", window, 1)], T0) is None
 
     def test_purge_deletes_ended_runs(self, store: Store) -> None:
-        store.add_failure("short", T0, timedelta(minutes=1))
-        store.add_failure("long", T0, timedelta(hours=1))
+        store.reserve_attempts([Reservation("short", timedelta(minutes=1), 5)], T0)
+        store.reserve_attempts([Reservation("long", timedelta(hours=1), 5)], T0)
         store.purge_sessions(T0 + timedelta(minutes=2))
         assert store.get_failures("long", T0) == (1, T0)
-        assert store.add_failure("short", T0, timedelta(minutes=1)) == 1
+        assert store.get_failures("short", T0) is None
 
-    def test_concurrent_failures_are_all_counted(self, store: Store, other_view: Store) -> None:
+    def test_concurrent_reservations_never_pass_the_ceiling(
+        self, store: Store, other_view: Store
+    ) -> None:
         window = timedelta(minutes=15)
+        passed: list[int] = []
+        barrier = threading.Barrier(6)
 
-        def fail(view: Store) -> None:
+        def attempt(view: Store) -> None:
+            barrier.wait()
             for _ in range(20):
-                view.add_failure("alice", T0, window)
+                reservations = [Reservation("strict", window, 5), Reservation("wide", window, 50)]
+                if view.reserve_attempts(reservations, T0) is None:
+                    passed.append(1)
 
-        threads = [threading.Thread(target=fail, args=(v,)) for v in (store, other_view) * 3]
+        threads = [threading.Thread(target=attempt, args=(v,)) for v in (store, other_view) * 3]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        assert store.add_failure("alice", T0, window) == 121
+        assert len(passed) == 5
+        assert store.get_failures("strict", T0) == (5, T0)
+        assert store.get_failures("wide", T0) == (5, T0)
 
     # -- the signing key --------------------------------------------------------------
     def test_first_secret_key_wins_for_every_view(self, store: Store, other_view: Store) -> None:

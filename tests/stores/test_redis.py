@@ -10,6 +10,7 @@ import redis
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import open_store
+from nullptr_auth.stores.base import Reservation
 from nullptr_auth.stores.redis import RedisStore
 
 from ..services import redis_url, scratch_key_prefix
@@ -128,7 +129,7 @@ def test_failure_counters_expire_in_redis(
     store_and_raw: tuple[RedisStore, redis.Redis, str],
 ) -> None:
     store, raw, prefix = store_and_raw
-    store.add_failure("alice", T0, timedelta(minutes=15))
+    store.reserve_attempts([Reservation("alice", timedelta(minutes=15), 5)], T0)
     assert 14 * 60_000 < raw.pttl(f"{prefix}failure:alice") <= 15 * 60_000
 
 

@@ -15,6 +15,7 @@ import pytest
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import SQLiteStore, open_store
 from nullptr_auth.stores._revocations import Revocations
+from nullptr_auth.stores.base import Reservation
 
 from .contract import T0, StoreContract, make_session, make_user
 
@@ -167,7 +168,7 @@ def test_many_openers_of_a_new_database_at_once(tmp_path: Path) -> None:
         barrier.wait()
         try:
             for _ in range(10):
-                store.add_failure("alice", T0, timedelta(minutes=1))
+                store.reserve_attempts([Reservation("alice", timedelta(minutes=1), 1000)], T0)
         except BaseException as exc:  # reported below, in the test's own thread
             errors.append(exc)
         finally:
