@@ -42,7 +42,12 @@ class UserSource(Protocol):
       presented password anyway), or timing reveals which usernames exist.
 
     Account management (registration, password changes over HTTP, the ``user`` CLI
-    commands) stays with the application's own tools.
+    commands) stays with the application's own tools. Because the users live there, a
+    login's new session cannot be bound to the credentials it checked in one atomic
+    step: after disabling, deleting or re-keying a user, the application must call
+    ``middleware.sessions.end_all(user.id)`` once the change is saved; a login that was
+    already checking the password then may still finish, so call it once more after the
+    longest a login takes (a few seconds; the hashing slots wait at most 5 s).
     """
 
     def find_user(self, username: str) -> User | None:

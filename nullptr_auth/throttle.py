@@ -135,7 +135,9 @@ class Throttle:
         counted: list[tuple[Rule, str]] = []
         for rule, key in keys:
             failures, last = runs[rule.name] or (0, now)
-            wait = max(wait, last + rule.delay(failures) - now)
+            delay = rule.delay(failures)
+            if delay:  # another attempt's clock may run a little ahead of this one's
+                wait = max(wait, last + delay - now)
             if self._counts(rule, runs):
                 counted.append((rule, key))
         if wait > timedelta(0):

@@ -64,8 +64,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield with_query(url, "table_prefix", prefix)
 
 
-def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server on a free ``{port}`` with the shared configuration; wait for it."""
+def start(
+    command: list[str], database: str, log: Path, **settings: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on a free ``{port}`` with the shared configuration; wait for it.
+
+    ``settings`` are more environment variables, for ``tests/worker_app.py``.
+    """
     port = free_port()
     environment = {
         **os.environ,
@@ -73,6 +78,7 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
         "NULLPTR_AUTH_SECRET_KEYS": SECRET_KEYS,
         "NULLPTR_AUTH_TEST_CHEAP_HASHING": "1",
         "PYTHONPATH": str(ROOT),
+        **settings,
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -86,9 +92,9 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            requests.get(f"{base}/ready", timeout=1)
+            requests.get(f"{base}/ready", timeout=5)
             return process, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still busy
             time.sleep(0.05)
     process.kill()
     raise AssertionError(f"the server did not start:\n{log.read_text()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 import webtest
 
 from nullptr_auth import AuthMiddleware
-from nullptr_auth.throttle import RULES
+from nullptr_auth.stores import MemoryStore
+from nullptr_auth.throttle import RULES, Throttle
 
 from .conftest import PASSWORD, FrozenClock, MakeAuth
 
@@ -213,3 +215,20 @@ def test_guessing_the_old_password_through_a_session_is_throttled(make_auth: Mak
         for _ in range(6)
     ]
     assert codes == ["INCORRECT_PASSWORD"] * 5 + ["TOO_MANY_ATTEMPTS"]
+
+
+def test_an_attempt_in_flight_elsewhere_does_not_throttle_a_login(clock: FrozenClock) -> None:
+    """Attempts are counted when they start; one that started by a clock a moment ahead
+    must not make an attempt within the free ones wait."""
+    store = MemoryStore()
+    ahead = FrozenClock(clock() + timedelta(milliseconds=1))
+    Throttle(store, ahead, RULES).reserve("alice", USER_ADDRESS)
+    Throttle(store, clock, RULES).reserve("alice", USER_ADDRESS)
+    assert store.get_failures("login-address:" + USER_ADDRESS, clock()) == (2, clock())
+
+
+def test_concurrent_logins_of_one_user_are_never_throttled(auth: AuthMiddleware) -> None:
+    """Each login holds a reservation while it is checked; successes give them back."""
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: code(attempt(auth, PASSWORD)), range(200)))
+    assert answers == ["OK"] * 200

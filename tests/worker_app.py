@@ -2,9 +2,12 @@
 
 The demo app behind the middleware, registration on, configured as a deployment would
 be: ``NULLPTR_AUTH_DATABASE`` names the shared store and ``NULLPTR_AUTH_SECRET_KEYS``
-the keys. ``NULLPTR_AUTH_TEST_CHEAP_HASHING=1`` swaps in argon2's cheapest profile so
-that a few seconds of load are spent on the store, not on hashing. Every answer names
-the worker process that gave it in an ``X-Worker-Pid`` header.
+the keys (and ``NULLPTR_AUTH_SESSIONS`` a separate sessions store, if set).
+``NULLPTR_AUTH_TEST_CHEAP_HASHING=1`` swaps in argon2's cheapest profile so that a few
+seconds of load are spent on the store, not on hashing;
+``NULLPTR_AUTH_TEST_TRUSTED_PROXIES`` sets ``trusted_proxies`` (so a test can speak from
+many addresses) and ``NULLPTR_AUTH_TEST_HIDE_USERS=1`` sets ``reveal_unknown_users=False``.
+Every answer names the worker process that gave it in an ``X-Worker-Pid`` header.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ _cheap = os.environ.get("NULLPTR_AUTH_TEST_CHEAP_HASHING") == "1"
 auth = AuthMiddleware(
     demo_app,
     os.environ["NULLPTR_AUTH_DATABASE"],
+    sessions=os.environ.get("NULLPTR_AUTH_SESSIONS") or None,
     registration=True,
+    trusted_proxies=int(os.environ.get("NULLPTR_AUTH_TEST_TRUSTED_PROXIES", "0")),
+    reveal_unknown_users=os.environ.get("NULLPTR_AUTH_TEST_HIDE_USERS") != "1",
     password_hasher=argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
     if _cheap
     else None,

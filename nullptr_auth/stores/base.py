@@ -135,7 +135,7 @@ class Store(Protocol):
         Each live run whose count is below its ``ceiling`` gains one and records ``now``
         as its last attempt and ``now + window`` as its end; a key without a live run
         starts one at 1. If any run is at or above its ceiling, nothing changes and the
-        index of the first such reservation is returned; ``None`` means all counted.
+        index of such a reservation is returned; ``None`` means all counted.
         Atomic across processes: of many concurrent callers, no more get through than
         the ceilings allow. A count may be kept less durably than a session.
         """

@@ -320,11 +320,16 @@ class PostgresStore:
 
     # -- throttling counters ----------------------------------------------------------
     def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
-        """Each count is one conditional upsert, holding its row until all are made."""
+        """Each count is one conditional upsert, holding its row until all are made.
+
+        Rows are taken in key order, here and in :meth:`release_attempts`, so two
+        transactions on overlapping keys queue instead of deadlocking.
+        """
         try:
             with self._transaction() as db:
                 db.execute(self._sql["counts_lazily"])
-                for index, reservation in enumerate(reservations):
+                by_key = sorted(enumerate(reservations), key=lambda pair: pair[1].key)
+                for index, reservation in by_key:
                     counted = db.execute(
                         self._sql["count_attempt"],
                         {
@@ -346,13 +351,14 @@ class PostgresStore:
         return None if row is None else (int(row[0]), _utc(row[1]))
 
     def release_attempts(self, uncount: Sequence[str], end: Sequence[str]) -> None:
-        uncounted = [(key,) for key in uncount]
         with self._transaction() as db:
             db.execute(self._sql["counts_lazily"])
-            with db.cursor() as cursor:
-                cursor.executemany(self._sql["uncount_attempt"], uncounted)
-                cursor.executemany(self._sql["drop_empty_run"], uncounted)
-                cursor.executemany(self._sql["clear_failures"], [(key,) for key in end])
+            for key in sorted({*uncount, *end}):
+                if key in end:
+                    db.execute(self._sql["clear_failures"], (key,))
+                else:
+                    db.execute(self._sql["uncount_attempt"], (key,))
+                    db.execute(self._sql["drop_empty_run"], (key,))
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
