@@ -17,8 +17,10 @@ option                    default             why
                                               request
 ``max_body_size``         64 KiB              a login body is tiny; refuse floods unread
 ``max_password_length``   1024                bounds the cost of hashing
-``max_sessions_per_user`` ``None``            one login per device, as many devices as
-                                              the user likes
+``max_sessions_per_user`` 100                 one login per device, more devices than a
+                                              person has, but not without bound: a
+                                              scripted login loop cannot grow one
+                                              user's list (and ``GET /session``) forever
 ``session_limit_policy``  ``"evict_oldest"``  at the limit a new login still works (the
                                               least recently used session ends); ``"reject"``
                                               refuses it with TOO_MANY_SESSIONS
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 SESSION_LIMIT_POLICIES = ("evict_oldest", "reject")
+DEFAULT_MAX_SESSIONS = 100
 SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"  # noqa: S105 - a variable's name
 RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], bool]"
 

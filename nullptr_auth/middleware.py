@@ -29,7 +29,7 @@ from . import _http, errors
 from ._endpoints import Endpoints, Identity
 from .accounts import Accounts, UserSource
 from .audit import Audit
-from .config import Options, RequireAuth, secret_keys_from
+from .config import DEFAULT_MAX_SESSIONS, Options, RequireAuth, secret_keys_from
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
@@ -71,8 +71,8 @@ class AuthMiddleware:
     :param activity_interval: the least time between two activity writes of a session.
     :param max_body_size: the largest request body read, in bytes.
     :param max_password_length: the longest password accepted, in characters.
-    :param max_sessions_per_user: the most live sessions a user may hold; ``1`` with
-        ``"evict_oldest"`` is "one device only".
+    :param max_sessions_per_user: the most live sessions a user may hold (default 100;
+        ``None`` for no limit); ``1`` with ``"evict_oldest"`` is "one device only".
     :param session_limit_policy: ``"evict_oldest"`` (a new login ends the least recently
         used session) or ``"reject"`` (``403 TOO_MANY_SESSIONS``).
     :param password_blocklist: a callable returning ``True`` for passwords too common to
@@ -112,7 +112,7 @@ class AuthMiddleware:
         activity_interval: timedelta = timedelta(minutes=1),
         max_body_size: int = 64 * 1024,
         max_password_length: int = 1024,
-        max_sessions_per_user: int | None = None,
+        max_sessions_per_user: int | None = DEFAULT_MAX_SESSIONS,
         session_limit_policy: str = "evict_oldest",
         password_blocklist: Blocklist | str | os.PathLike[str] | None = None,
         reveal_unknown_users: bool = True,
