@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import argon2
 
+from ._paths import is_canonical
 from .accounts import UserSource
 from .passwords import MIN_PASSWORD_LENGTH, weakness
 from .tokens import MIN_KEY_BYTES
@@ -179,6 +180,12 @@ class _Problems:
             )
         elif not all(isinstance(p, str) and p.startswith("/") for p in value):
             self.value_errors.append("require_auth prefixes must be strings starting with '/'")
+        elif not all(is_canonical(p) for p in value):
+            # a path is compared in its canonical form, which such a prefix never matches
+            self.value_errors.append(
+                "require_auth prefixes must be canonical paths (no '//', '.' or '..'"
+                " segments), not " + ", ".join(repr(p) for p in value if not is_canonical(p))
+            )
 
     def check_duration(self, name: str, value: object, *, optional: bool) -> None:
         if value is None and optional:

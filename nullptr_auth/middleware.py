@@ -8,7 +8,10 @@ Wrap any PEP 3333 application::
 ``POST /session`` logs in; every other request is authenticated from its ``Username``
 and ``Token`` headers and handed on with ``environ["nullptr_auth.user"]``,
 ``environ["nullptr_auth.session"]`` and ``REMOTE_USER`` set (or the first two ``None``
-for an anonymous request). Authentication reads headers only: the application's
+for an anonymous request). Every decision (which paths the middleware owns, which
+``require_auth`` covers) is made on the canonical path, repeated slashes merged and dot
+segments resolved, which the application finds in ``environ["nullptr_auth.path"]``
+(see ``_paths.py``). Authentication reads headers only: the application's
 request body and its response stream pass through untouched.
 
 This module is the per-request path; the answers of the paths the middleware owns are
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import argon2
 
-from . import _http, errors
+from . import _http, _paths, errors
 from ._endpoints import Endpoints, Identity
 from .accounts import Accounts, UserSource
 from .audit import Audit
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 USER_KEY = "nullptr_auth.user"
 SESSION_KEY = "nullptr_auth.session"
+PATH_KEY = "nullptr_auth.path"
 MAX_USERNAME_HEADER = 256
 
 
@@ -63,7 +67,11 @@ class AuthMiddleware:
         is unset, uses a key generated once and kept in the store.
     :param session_path: where the session endpoints live.
     :param require_auth: ``True``, a list of path prefixes, or a callable taking the
-        environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``.
+        environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``. Paths
+        are compared in their canonical form (repeated slashes merged, ``.`` and ``..``
+        resolved), and a prefix also covers a path whose raw ``PATH_INFO`` it covers.
+        A callable gets the environ as the server built it, with the canonical path in
+        ``environ["nullptr_auth.path"]``: decide on that, never on ``PATH_INFO``.
     :param registration: answer the account API: ``/user/checkUsername``,
         ``/user/register`` and ``/user/password``.
     :param session_lifetime: absolute session lifetime, ``None`` for none.
@@ -181,19 +189,25 @@ class AuthMiddleware:
             ),
         )
         self._owned_prefixes = (session_path, "/user/") if registration else (session_path,)
+        self._prefixes = (
+            ()
+            if isinstance(require_auth, bool) or callable(require_auth)
+            else tuple((p, p.rstrip("/") + "/") for p in require_auth)
+        )
 
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+        raw_path = environ.get("PATH_INFO", "")
+        path = environ[PATH_KEY] = _paths.canonical(raw_path)
         if path.startswith(self._owned_prefixes):
             response = self._endpoints.answer(environ, path)
             if response is not None:
                 return response(environ, start_response)
         try:
             identity = self._identify(environ)
-            if identity is None and self._requires_auth(environ, path):
+            if identity is None and self._requires_auth(environ, raw_path):
                 raise errors.AuthorizationRequired()
         except errors.AuthError as error:
             return _http.error_response(error)(environ, start_response)
@@ -237,13 +251,23 @@ class AuthMiddleware:
         environ["REMOTE_USER"] = user.username
         return user, session
 
-    def _requires_auth(self, environ: WSGIEnvironment, path: str) -> bool:
+    def _requires_auth(self, environ: WSGIEnvironment, raw_path: str) -> bool:
+        """Whether ``require_auth`` covers the request.
+
+        A callable finds the canonical path in ``environ["nullptr_auth.path"]``; a list
+        of prefixes covers a request if it covers any spelling of its path that an
+        application might route by (:func:`nullptr_auth._paths.spellings`).
+        """
         rule = self.options.require_auth
         if isinstance(rule, bool):
             return rule
         if callable(rule):
             return bool(rule(environ))
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in rule)
+        return any(
+            path == prefix or path.startswith(subtree)
+            for path in _paths.spellings(raw_path)
+            for prefix, subtree in self._prefixes
+        )
 
 
 def _store(database: str | Store, sessions: str | Store | None) -> Store:
