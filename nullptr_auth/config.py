@@ -116,11 +116,19 @@ class Options:
 
 
 def secret_keys_from(value: Sequence[str | bytes] | str | None) -> tuple[bytes, ...]:
-    """Configured keys as bytes, newest first; ``None`` reads the environment variable."""
+    """Configured keys as bytes, newest first; ``None`` reads the environment variable.
+
+    An unset variable means no keys (one is generated and kept in the store). A set
+    one must list keys: an empty entry (``" , "``, ``"a,,b"``, or an empty value from a
+    template whose secret was missing) is a mistake, and is kept as an empty key for
+    :class:`Options` to report, never dropped in silence for the stored key to stand in.
+    """
     if value is None:
-        value = os.environ.get(SECRET_KEYS_VARIABLE, "")
+        value = os.environ.get(SECRET_KEYS_VARIABLE)
+        if value is None:
+            return ()
     if isinstance(value, str):
-        value = [key.strip() for key in value.split(",") if key.strip()]
+        value = [key.strip() for key in value.split(",")]
     return tuple(key.encode("utf-8") if isinstance(key, str) else key for key in value)
 
 
@@ -138,8 +146,15 @@ class _Problems:
         return False
 
     def check_keys(self, keys: tuple[bytes, ...]) -> None:
+        empty = sum(1 for key in keys if isinstance(key, bytes) and not key)
+        if empty:
+            self.value_errors.append(
+                f"{empty} of {len(keys)} secret keys are empty (a stray comma or an empty"
+                f" value in {SECRET_KEYS_VARIABLE}?); list only keys, or unset the variable"
+                " to use the key kept in the store"
+            )
         for key in keys:
-            if self.check_type("each secret key", key, bytes) and len(key) < MIN_KEY_BYTES:
+            if self.check_type("each secret key", key, bytes) and 0 < len(key) < MIN_KEY_BYTES:
                 self.value_errors.append(
                     f"secret keys must be at least {MIN_KEY_BYTES} bytes long"
                     f" (one is {len(key)}); make one with: python -c "
