@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +23,8 @@ from werkzeug.wsgi import get_content_length
 from . import errors
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 logger = logging.getLogger("nullptr_auth")
 
@@ -53,6 +54,7 @@ _NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
 _NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _JSON = "application/json"
+_VARY = ("Username", "Token")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -85,6 +87,51 @@ def no_content() -> Response:
     del response.headers["Content-Type"]
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def private_start_response(start_response: StartResponse) -> StartResponse:
+    """``start_response`` for an authenticated request: its answer is one user's.
+
+    RFC 9111 keeps shared caches from reusing answers to requests with
+    ``Authorization`` only; these carry ``Username`` and ``Token`` instead, so a CDN
+    would serve one user's page to the next. Adds ``Cache-Control: private`` when the
+    application set no ``Cache-Control`` (one it set is its decision, left as it is),
+    and ``Username, Token`` to ``Vary``. Only the headers: the body and the iterable
+    are the application's, untouched.
+    """
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        return start_response(status, _for_one_user(headers), exc_info)
+
+    return start
+
+
+def _for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A copy of ``headers`` (the application may reuse its list) marked private."""
+    result = list(headers)
+    cache_control = False
+    vary_at: int | None = None
+    varies: set[str] = set()
+    for index, (name, value) in enumerate(result):
+        lowered = name.lower()
+        if lowered == "cache-control":
+            cache_control = True
+        elif lowered == "vary":
+            vary_at = index if vary_at is None else vary_at
+            varies.update(part.strip().lower() for part in value.split(","))
+    if not cache_control:
+        result.append(("Cache-Control", "private"))
+    missing = [header for header in _VARY if header.lower() not in varies]
+    if "*" in varies or not missing:
+        return result
+    if vary_at is None:
+        result.append(("Vary", ", ".join(missing)))
+    else:
+        name, value = result[vary_at]
+        result[vary_at] = (name, ", ".join([value, *missing] if value.strip() else missing))
+    return result
 
 
 def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ by (:func:`spellings`).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 _REPEATED_SLASHES = re.compile(r"//+")
 
@@ -39,14 +40,17 @@ def canonical(path: str) -> str:
     return "/" + "/".join(kept) + ("/" if trailing and kept else "")
 
 
-def spellings(path: str) -> set[str]:
+def spellings(path: str) -> Collection[str]:
     """The readings of ``path`` that some server or framework routes by.
 
     The raw path (routed as sent), with repeated slashes merged (werkzeug), and
     :func:`canonical` (slashes merged and dot segments resolved, as a normalising proxy
     does). A prefix that covers any of them covers the request.
     """
-    return {path, _REPEATED_SLASHES.sub("/", path), canonical(path)}
+    resolved = canonical(path)
+    if resolved == path:
+        return (path,)
+    return {path, _REPEATED_SLASHES.sub("/", path), resolved}
 
 
 def is_canonical(path: str) -> bool:

@@ -12,7 +12,9 @@ for an anonymous request). Every decision (which paths the middleware owns, whic
 ``require_auth`` covers) is made on the canonical path, repeated slashes merged and dot
 segments resolved, which the application finds in ``environ["nullptr_auth.path"]``
 (see ``_paths.py``). Authentication reads headers only: the application's
-request body and its response stream pass through untouched.
+request body and its response stream pass through untouched. The answer to an
+authenticated request gets ``Cache-Control: private`` (unless the application set a
+``Cache-Control``) and ``Vary: Username, Token``, through ``start_response`` alone.
 
 This module is the per-request path; the answers of the paths the middleware owns are
 in ``_endpoints.py``, and the HTTP vocabulary both share (bodies, JSON, the one error
@@ -213,6 +215,8 @@ class AuthMiddleware:
             return _http.error_response(error)(environ, start_response)
         except Exception:
             return _http.internal_error_response()(environ, start_response)
+        if identity is not None:
+            return self.app(environ, _http.private_start_response(start_response))
         return self.app(environ, start_response)
 
     # -- authentication ---------------------------------------------------------------
