@@ -72,28 +72,33 @@ def test_the_canonical_path(raw: str, expected: str) -> None:
     assert canonical(expected) == expected
 
 
-COVERED_SPELLINGS = [
-    pytest.param("//api/x", id="double-slash"),
-    pytest.param("///api", id="triple-slash"),
-    pytest.param("/./api/x", id="dot"),
-    pytest.param("/x/../api/x", id="dot-dot"),
-    pytest.param("/api//x", id="inner-double-slash"),
-    pytest.param("//api//", id="slashes-around"),
-    pytest.param("/api/.", id="final-dot"),
-    pytest.param("/x/..//api", id="dot-dot-then-double-slash"),
-    pytest.param("/api/../public", id="raw-path-under-the-prefix"),
-    pytest.param("//api/../public", id="merged-path-under-the-prefix"),
-]
+COVERED_SPELLINGS = {
+    "double-slash": "//api/x",
+    "triple-slash": "///api",
+    "dot": "/./api/x",
+    "dot-dot": "/x/../api/x",
+    "inner-double-slash": "/api//x",
+    "slashes-around": "//api//",
+    "final-dot": "/api/.",
+    "dot-dot-then-double-slash": "/x/..//api",
+    "raw-path-under-the-prefix": "/api/../public",
+    "merged-path-under-the-prefix": "//api/../public",
+}
 
 
-@pytest.mark.parametrize("raw_path", COVERED_SPELLINGS)
-@pytest.mark.parametrize("prefix", ["/api", "/api/"])
+@pytest.mark.parametrize(
+    ("prefix", "raw_path"),
+    [
+        pytest.param(prefix, path, id=f"{prefix}-{name}")
+        for prefix in ("/api", "/api/")
+        for name, path in COVERED_SPELLINGS.items()
+        if prefix == "/api" or canonical(path) != "/api"  # "/api/" covers /api/…, not /api
+    ],
+)
 def test_every_spelling_of_a_covered_path_is_covered(
     make_auth: MakeAuth, downstream: RecordingApp, raw_path: str, prefix: str
 ) -> None:
     client = webtest.TestApp(make_auth(require_auth=[prefix]))
-    if prefix == "/api/" and canonical(raw_path) == "/api":
-        pytest.skip("'/api/' covers what is under /api, not /api itself")
     answer = get(client, raw_path, status=401)
     assert answer.json["error"]["code"] == "AUTHORIZATION_REQUIRED"
     assert downstream.calls == []
