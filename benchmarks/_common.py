@@ -45,6 +45,8 @@ def middleware(
             argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
         )
         options.setdefault("allow_weak_hashing_for_tests", True)
+    # the populations give one user thousands of sessions: no default limit may evict them
+    options.setdefault("max_sessions_per_user", None)
     return AuthMiddleware(app, database, secret_keys=[BENCH_KEY], **options)
 
 

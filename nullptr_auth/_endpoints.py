@@ -8,6 +8,7 @@ JSON (or an empty ``204``), never cached, and every failure is an exception of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 Identity = tuple[User, Session]
+_ISSUED_SESSION_ID = re.compile("[0-9a-f]{32}")  # sessions.py: secrets.token_hex(16)
 MAX_USER_AGENT = 256
 MAX_DEVICE_LABEL = 64
 _LOGIN_FAILURES = {
@@ -130,6 +132,8 @@ class Endpoints:
 
     def _end_session(self, request: Request, session_id: str) -> Response:
         user, current = self._caller(request.environ)
+        if not _ISSUED_SESSION_ID.fullmatch(session_id):  # no such session: never ask
+            raise errors.SessionNotFound()
         if not self._sessions.end(session_id, user_id=user.id):
             raise errors.SessionNotFound()
         self._record("session.ended", request, user, session_id, by=f"session {current.id}")
@@ -162,10 +166,15 @@ class Endpoints:
         return _http.json_response({"user_id": user.id, "session_token": token})
 
     def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
-        """What a new session records about the device that opened it."""
+        """What a new session records about the device that opened it.
+
+        :raises InvalidRequest: for a control character in any of it; nothing is stored.
+        """
+        address = _http.client_address(request.environ, self._options.trusted_proxies)
+        user_agent = request.environ.get("HTTP_USER_AGENT", "")
         return {
-            "user_agent": request.user_agent.string[:MAX_USER_AGENT],
-            "ip": _http.client_address(request.environ, self._options.trusted_proxies),
+            "user_agent": _http.header_text(user_agent, max_length=MAX_USER_AGENT),
+            "ip": _http.header_text(address, max_length=64),
             "device": _http.label_field(fields, "device", max_length=MAX_DEVICE_LABEL),
         }
 

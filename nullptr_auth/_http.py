@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -22,7 +23,8 @@ from werkzeug.wsgi import get_content_length
 from . import errors
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 logger = logging.getLogger("nullptr_auth")
 
@@ -49,7 +51,10 @@ INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our sid
 MAX_FORM_FIELDS = 32
 _CHUNK = 16 * 1024
 _NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
+_NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _JSON = "application/json"
+_VARY = ("Username", "Token")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -84,6 +89,51 @@ def no_content() -> Response:
     return response
 
 
+def private_start_response(start_response: StartResponse) -> StartResponse:
+    """``start_response`` for an authenticated request: its answer is one user's.
+
+    RFC 9111 keeps shared caches from reusing answers to requests with
+    ``Authorization`` only; these carry ``Username`` and ``Token`` instead, so a CDN
+    would serve one user's page to the next. Adds ``Cache-Control: private`` when the
+    application set no ``Cache-Control`` (one it set is its decision, left as it is),
+    and ``Username, Token`` to ``Vary``. Only the headers: the body and the iterable
+    are the application's, untouched.
+    """
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        return start_response(status, _for_one_user(headers), exc_info)
+
+    return start
+
+
+def _for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A copy of ``headers`` (the application may reuse its list) marked private."""
+    result = list(headers)
+    cache_control = False
+    vary_at: int | None = None
+    varies: set[str] = set()
+    for index, (name, value) in enumerate(result):
+        lowered = name.lower()
+        if lowered == "cache-control":
+            cache_control = True
+        elif lowered == "vary":
+            vary_at = index if vary_at is None else vary_at
+            varies.update(part.strip().lower() for part in value.split(","))
+    if not cache_control:
+        result.append(("Cache-Control", "private"))
+    missing = [header for header in _VARY if header.lower() not in varies]
+    if "*" in varies or not missing:
+        return result
+    if vary_at is None:
+        result.append(("Vary", ", ".join(missing)))
+    else:
+        name, value = result[vary_at]
+        result[vary_at] = (name, ", ".join([value, *missing] if value.strip() else missing))
+    return result
+
+
 def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
     """The fields of a JSON-object or form body, refusing what does not parse cleanly.
 
@@ -93,6 +143,7 @@ def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
     :raises UnsupportedMediaType, RequestTooLarge, InvalidRequest:
     """
     media_type, parameters = parse_options_header(request.headers.get("Content-Type"))
+    media_type = media_type.lower()  # case-insensitive, RFC 9110 §8.3.1
     charset = parameters.get("charset", "utf-8").lower()
     if media_type not in (_JSON, _FORM) or charset not in ("utf-8", "utf8"):
         raise errors.UnsupportedMediaType()
@@ -105,7 +156,13 @@ def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
 
 
 def string_field(fields: Mapping[str, Any], name: str) -> str:
-    """A required field that must be a string of valid Unicode (no lone surrogates).
+    """A required field: a string of valid Unicode (no lone surrogates), no control
+    characters.
+
+    Every such field is typed by a person (a username, a password, a label), where a
+    control character (C0, DEL, C1) is never meant; NUL is refused by PostgreSQL's text
+    type, so passing it on would make the same request a 503 on one store and a 401 on
+    another. Refused here, before anything is looked up or stored, it is a 400 on all.
 
     :raises InvalidRequest: if it is missing or not such a string.
     """
@@ -116,7 +173,24 @@ def string_field(fields: Mapping[str, Any], name: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise errors.InvalidRequest(f"The field {name!r} is not valid Unicode.") from exc
+    if _CONTROL_CHARACTER.search(value):
+        raise errors.InvalidRequest(f"The field {name!r} must not hold control characters.")
     return value
+
+
+def header_text(value: str, *, max_length: int) -> str:
+    """A header's value to be stored (the user agent, the client's address), at most
+    ``max_length`` characters.
+
+    RFC 9110 §5.5 allows no control character in a field value but HTAB (bytes from
+    0x80 are ``obs-text``, kept as the server decoded them); a server that passes one
+    on anyway must not get it into the store.
+
+    :raises InvalidRequest: if it holds such a character.
+    """
+    if _NOT_IN_A_FIELD_VALUE.search(value):
+        raise errors.InvalidRequest("A header holds a control character.")
+    return value[:max_length]
 
 
 def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
@@ -183,9 +257,22 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
 
 
 def _parse_json(body: str) -> dict[str, Any]:
-    fields = json.loads(body)
+    fields = json.loads(body, object_pairs_hook=_object_without_repeats)
     if not isinstance(fields, dict):
         raise ValueError("not a JSON object")
+    return fields
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if it repeats a key.
+
+    Parsers disagree on which of two values wins (Python's the last, others the first,
+    some keep both), so a proxy or an application that reads the same body could see
+    another username than the one that logged in: a known smuggling route.
+    """
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("a JSON object repeats a key")
     return fields
 
 

@@ -17,8 +17,10 @@ option                    default             why
                                               request
 ``max_body_size``         64 KiB              a login body is tiny; refuse floods unread
 ``max_password_length``   1024                bounds the cost of hashing
-``max_sessions_per_user`` ``None``            one login per device, as many devices as
-                                              the user likes
+``max_sessions_per_user`` 100                 one login per device, more devices than a
+                                              person has, but not without bound: a
+                                              scripted login loop cannot grow one
+                                              user's list (and ``GET /session``) forever
 ``session_limit_policy``  ``"evict_oldest"``  at the limit a new login still works (the
                                               least recently used session ends); ``"reject"``
                                               refuses it with TOO_MANY_SESSIONS
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import argon2
 
+from ._paths import is_canonical
 from .accounts import UserSource
 from .passwords import MIN_PASSWORD_LENGTH, weakness
 from .tokens import MIN_KEY_BYTES
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 SESSION_LIMIT_POLICIES = ("evict_oldest", "reject")
+DEFAULT_MAX_SESSIONS = 100
 SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"  # noqa: S105 - a variable's name
 RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], bool]"
 
@@ -112,11 +116,19 @@ class Options:
 
 
 def secret_keys_from(value: Sequence[str | bytes] | str | None) -> tuple[bytes, ...]:
-    """Configured keys as bytes, newest first; ``None`` reads the environment variable."""
+    """Configured keys as bytes, newest first; ``None`` reads the environment variable.
+
+    An unset variable means no keys (one is generated and kept in the store). A set
+    one must list keys: an empty entry (``" , "``, ``"a,,b"``, or an empty value from a
+    template whose secret was missing) is a mistake, and is kept as an empty key for
+    :class:`Options` to report, never dropped in silence for the stored key to stand in.
+    """
     if value is None:
-        value = os.environ.get(SECRET_KEYS_VARIABLE, "")
+        value = os.environ.get(SECRET_KEYS_VARIABLE)
+        if value is None:
+            return ()
     if isinstance(value, str):
-        value = [key.strip() for key in value.split(",") if key.strip()]
+        value = [key.strip() for key in value.split(",")]
     return tuple(key.encode("utf-8") if isinstance(key, str) else key for key in value)
 
 
@@ -134,8 +146,15 @@ class _Problems:
         return False
 
     def check_keys(self, keys: tuple[bytes, ...]) -> None:
+        empty = sum(1 for key in keys if isinstance(key, bytes) and not key)
+        if empty:
+            self.value_errors.append(
+                f"{empty} of {len(keys)} secret keys are empty (a stray comma or an empty"
+                f" value in {SECRET_KEYS_VARIABLE}?); list only keys, or unset the variable"
+                " to use the key kept in the store"
+            )
         for key in keys:
-            if self.check_type("each secret key", key, bytes) and len(key) < MIN_KEY_BYTES:
+            if self.check_type("each secret key", key, bytes) and 0 < len(key) < MIN_KEY_BYTES:
                 self.value_errors.append(
                     f"secret keys must be at least {MIN_KEY_BYTES} bytes long"
                     f" (one is {len(key)}); make one with: python -c "
@@ -176,6 +195,12 @@ class _Problems:
             )
         elif not all(isinstance(p, str) and p.startswith("/") for p in value):
             self.value_errors.append("require_auth prefixes must be strings starting with '/'")
+        elif not all(is_canonical(p) for p in value):
+            # a path is compared in its canonical form, which such a prefix never matches
+            self.value_errors.append(
+                "require_auth prefixes must be canonical paths (no '//', '.' or '..'"
+                " segments), not " + ", ".join(repr(p) for p in value if not is_canonical(p))
+            )
 
     def check_duration(self, name: str, value: object, *, optional: bool) -> None:
         if value is None and optional:

@@ -8,8 +8,13 @@ Wrap any PEP 3333 application::
 ``POST /session`` logs in; every other request is authenticated from its ``Username``
 and ``Token`` headers and handed on with ``environ["nullptr_auth.user"]``,
 ``environ["nullptr_auth.session"]`` and ``REMOTE_USER`` set (or the first two ``None``
-for an anonymous request). Authentication reads headers only: the application's
-request body and its response stream pass through untouched.
+for an anonymous request). Every decision (which paths the middleware owns, which
+``require_auth`` covers) is made on the canonical path, repeated slashes merged and dot
+segments resolved, which the application finds in ``environ["nullptr_auth.path"]``
+(see ``_paths.py``). Authentication reads headers only: the application's
+request body and its response stream pass through untouched. The answer to an
+authenticated request gets ``Cache-Control: private`` (unless the application set a
+``Cache-Control``) and ``Vary: Username, Token``, through ``start_response`` alone.
 
 This module is the per-request path; the answers of the paths the middleware owns are
 in ``_endpoints.py``, and the HTTP vocabulary both share (bodies, JSON, the one error
@@ -25,11 +30,11 @@ from typing import TYPE_CHECKING
 
 import argon2
 
-from . import _http, errors
+from . import _http, _paths, errors
 from ._endpoints import Endpoints, Identity
 from .accounts import Accounts, UserSource
 from .audit import Audit
-from .config import Options, RequireAuth, secret_keys_from
+from .config import DEFAULT_MAX_SESSIONS, Options, RequireAuth, secret_keys_from
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 
 USER_KEY = "nullptr_auth.user"
 SESSION_KEY = "nullptr_auth.session"
+PATH_KEY = "nullptr_auth.path"
 MAX_USERNAME_HEADER = 256
 
 
@@ -63,7 +69,11 @@ class AuthMiddleware:
         is unset, uses a key generated once and kept in the store.
     :param session_path: where the session endpoints live.
     :param require_auth: ``True``, a list of path prefixes, or a callable taking the
-        environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``.
+        environ: anonymous requests it covers get ``401 AUTHORIZATION_REQUIRED``. Paths
+        are compared in their canonical form (repeated slashes merged, ``.`` and ``..``
+        resolved), and a prefix also covers a path whose raw ``PATH_INFO`` it covers.
+        A callable gets the environ as the server built it, with the canonical path in
+        ``environ["nullptr_auth.path"]``: decide on that, never on ``PATH_INFO``.
     :param registration: answer the account API: ``/user/checkUsername``,
         ``/user/register`` and ``/user/password``.
     :param session_lifetime: absolute session lifetime, ``None`` for none.
@@ -71,8 +81,8 @@ class AuthMiddleware:
     :param activity_interval: the least time between two activity writes of a session.
     :param max_body_size: the largest request body read, in bytes.
     :param max_password_length: the longest password accepted, in characters.
-    :param max_sessions_per_user: the most live sessions a user may hold; ``1`` with
-        ``"evict_oldest"`` is "one device only".
+    :param max_sessions_per_user: the most live sessions a user may hold (default 100;
+        ``None`` for no limit); ``1`` with ``"evict_oldest"`` is "one device only".
     :param session_limit_policy: ``"evict_oldest"`` (a new login ends the least recently
         used session) or ``"reject"`` (``403 TOO_MANY_SESSIONS``).
     :param password_blocklist: a callable returning ``True`` for passwords too common to
@@ -112,7 +122,7 @@ class AuthMiddleware:
         activity_interval: timedelta = timedelta(minutes=1),
         max_body_size: int = 64 * 1024,
         max_password_length: int = 1024,
-        max_sessions_per_user: int | None = None,
+        max_sessions_per_user: int | None = DEFAULT_MAX_SESSIONS,
         session_limit_policy: str = "evict_oldest",
         password_blocklist: Blocklist | str | os.PathLike[str] | None = None,
         reveal_unknown_users: bool = True,
@@ -186,24 +196,32 @@ class AuthMiddleware:
             ),
         )
         self._owned_prefixes = (session_path, "/user/") if registration else (session_path,)
+        self._prefixes = (
+            ()
+            if isinstance(require_auth, bool) or callable(require_auth)
+            else tuple((p, p.rstrip("/") + "/") for p in require_auth)
+        )
 
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+        raw_path = environ.get("PATH_INFO", "")
+        path = environ[PATH_KEY] = _paths.canonical(raw_path)
         if path.startswith(self._owned_prefixes):
             response = self._endpoints.answer(environ, path)
             if response is not None:
                 return response(environ, start_response)
         try:
             identity = self._identify(environ)
-            if identity is None and self._requires_auth(environ, path):
+            if identity is None and self._requires_auth(environ, raw_path):
                 raise errors.AuthorizationRequired()
         except errors.AuthError as error:
             return _http.error_response(error)(environ, start_response)
         except Exception:
             return _http.internal_error_response()(environ, start_response)
+        if identity is not None:
+            return self.app(environ, _http.private_start_response(start_response))
         return self.app(environ, start_response)
 
     # -- authentication ---------------------------------------------------------------
@@ -242,13 +260,23 @@ class AuthMiddleware:
         environ["REMOTE_USER"] = user.username
         return user, session
 
-    def _requires_auth(self, environ: WSGIEnvironment, path: str) -> bool:
+    def _requires_auth(self, environ: WSGIEnvironment, raw_path: str) -> bool:
+        """Whether ``require_auth`` covers the request.
+
+        A callable finds the canonical path in ``environ["nullptr_auth.path"]``; a list
+        of prefixes covers a request if it covers any spelling of its path that an
+        application might route by (:func:`nullptr_auth._paths.spellings`).
+        """
         rule = self.options.require_auth
         if isinstance(rule, bool):
             return rule
         if callable(rule):
             return bool(rule(environ))
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in rule)
+        return any(
+            path == prefix or path.startswith(subtree)
+            for path in _paths.spellings(raw_path)
+            for prefix, subtree in self._prefixes
+        )
 
 
 def _store(database: str | Store, sessions: str | Store | None) -> Store:

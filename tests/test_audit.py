@@ -197,8 +197,12 @@ def test_no_secret_is_ever_recorded(
 def test_a_newline_in_a_username_cannot_forge_a_record(
     client: webtest.TestApp, records: AuditLog
 ) -> None:
+    """A login refuses control characters unrecorded (400); a header reaches the log."""
     forged = 'mallory\n{"event": "login.succeeded", "username": "admin"}'
-    client.post_json("/session", {"username": forged, "password": PASSWORD}, status=401)
+    client.post_json("/session", {"username": forged, "password": PASSWORD}, status=400)
+    assert list(records) == []
+    headers = {"HTTP_USERNAME": forged, "HTTP_TOKEN": "not-a-token"}
+    client.get("/app", extra_environ=headers, status=401)
     [record] = list(records)
     assert "\n" not in record.getMessage()
     assert json.loads(record.getMessage())["username"] == forged

@@ -121,3 +121,40 @@ def test_weak_password_hashing_is_refused(hasher: argon2.PasswordHasher, refused
     else:
         build(password_hasher=hasher)
     build(password_hasher=hasher, allow_weak_hashing_for_tests=True)
+
+
+KEY = "k" * 32
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(" , ", id="only-a-comma"),
+        pytest.param(f"{KEY},,{KEY}2", id="empty-between"),
+        pytest.param(f"{KEY},", id="trailing-comma"),
+        pytest.param("", id="empty-value"),
+        pytest.param("   ", id="blank-value"),
+    ],
+)
+def test_empty_entries_in_the_key_variable_are_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Not a silent fall-back to the key kept in the store."""
+    monkeypatch.setenv("NULLPTR_AUTH_SECRET_KEYS", value)
+    with pytest.raises(ValueError, match=r"empty.*NULLPTR_AUTH_SECRET_KEYS"):
+        AuthMiddleware(RecordingApp(), "memory://")
+
+
+def test_an_empty_key_from_python_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="1 of 2 secret keys are empty"):
+        build(secret_keys=[KEY, ""])
+
+
+def test_an_unset_key_variable_means_the_key_kept_in_the_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NULLPTR_AUTH_SECRET_KEYS", raising=False)
+    assert AuthMiddleware(RecordingApp(), "memory://").options.secret_keys == ()
+    monkeypatch.setenv("NULLPTR_AUTH_SECRET_KEYS", f" {KEY} , {KEY}2 ")
+    keys = AuthMiddleware(RecordingApp(), "memory://").options.secret_keys
+    assert keys == (KEY.encode(), f"{KEY}2".encode())

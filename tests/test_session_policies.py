@@ -60,6 +60,25 @@ def test_the_reject_policy_refuses_a_login_past_the_limit(make_auth: MakeAuth) -
     login(client)
 
 
+def test_by_default_a_user_holds_at_most_100_sessions(make_auth: MakeAuth) -> None:
+    """A login loop cannot grow one user's sessions without bound; the newest still work."""
+    auth = make_auth()
+    alice = auth.accounts.create("alice", PASSWORD)
+    tokens = [auth.sessions.login("alice", PASSWORD)[1] for _ in range(105)]
+    assert len(auth.sessions.list(alice.id)) == 100
+    client = webtest.TestApp(auth)
+    assert alive(client, {"Username": "alice", "Token": tokens[-1]})
+    assert not alive(client, {"Username": "alice", "Token": tokens[0]})
+
+
+def test_no_limit_is_still_a_choice(make_auth: MakeAuth) -> None:
+    auth = make_auth(max_sessions_per_user=None)
+    alice = auth.accounts.create("alice", PASSWORD)
+    for _ in range(105):
+        auth.sessions.login("alice", PASSWORD)
+    assert len(auth.sessions.list(alice.id)) == 105
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
