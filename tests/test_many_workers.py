@@ -64,8 +64,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield with_query(url, "table_prefix", prefix)
 
 
-def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server on a free ``{port}`` with the shared configuration; wait for it."""
+def start(
+    command: list[str], database: str, log: Path, **variables: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on a free ``{port}`` with the shared configuration (and environment
+    ``variables`` over it); wait for it."""
     port = free_port()
     environment = {
         **os.environ,
@@ -73,6 +76,7 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
         "NULLPTR_AUTH_SECRET_KEYS": SECRET_KEYS,
         "NULLPTR_AUTH_TEST_CHEAP_HASHING": "1",
         "PYTHONPATH": str(ROOT),
+        **variables,
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -94,15 +98,16 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
     raise AssertionError(f"the server did not start:\n{log.read_text()}")
 
 
-@pytest.fixture
-def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
+def gunicorn_command(workers: int = WORKERS) -> list[str]:
+    """gunicorn serving ``tests/worker_app.py`` with sync workers; skips if not installed."""
     if importlib.util.find_spec("gunicorn") is None:
         missing("gunicorn is not installed")
-    command = ["gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-               "--no-control-socket",  # one shared ~/.gunicorn socket clashes across runs
-               "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
-    process, base = start(command, database, tmp_path / "gunicorn.log")
-    yield base
+    return ["gunicorn", "--workers", str(workers), "--worker-class", "sync",
+            "--no-control-socket",  # one shared ~/.gunicorn socket clashes across runs
+            "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=60)
@@ -110,6 +115,13 @@ def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
         process.kill()
         process.wait(timeout=10)
         raise
+
+
+@pytest.fixture
+def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
+    process, base = start(gunicorn_command(), database, tmp_path / "gunicorn.log")
+    yield base
+    stop(process)
 
 
 @dataclass
