@@ -506,7 +506,22 @@ class SQLiteStore:
             self._connections.pop(thread).close()
 
     def _create_file(self) -> None:
-        """Create the file owner-only before SQLite does, so the key is never world-readable."""
+        """Create the file owner-only before SQLite does, so the key is never world-readable.
+
+        Not when its side files are there: then the database was in use and is lost,
+        and an empty one in its place would quietly end every session and forget every
+        user. :raises StoreUnavailable: then.
+        """
+        if os.path.exists(self._file):
+            return
+        left = [f"{self._file}{s}" for s in _SIDE_FILES[1:] if os.path.exists(self._file + s)]
+        if left:
+            reason = (
+                f"the database file {self._file} is gone, but {', '.join(left)} are there:"
+                " restore it, or remove them to start an empty database (docs/deploying.md)"
+            )
+            self._report(reason)
+            raise StoreUnavailable(f"The session store is unavailable: {reason}.")
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self._file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
