@@ -51,7 +51,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -358,10 +358,12 @@ class PostgresStore:
         self._deadline.at = deadline
         try:
             pool = self._ready_pool(deadline)
+            # The watch outlives the pool's block: leaving it commits, which may hang too.
             with (
+                self._watchdog.watching(deadline + _GRACE) as watch,
                 pool.connection(timeout=_left(deadline)) as connection,
-                self._watchdog.watching(connection, deadline + _GRACE),
             ):
+                watch(connection)
                 yield connection
         except (self._driver.Error, self._pool_driver.PoolTimeout) as exc:
             raise StoreUnavailable() from exc
@@ -378,9 +380,10 @@ class PostgresStore:
                 pool.open(wait=False)
         if not self._ready:
             with (
+                self._watchdog.watching(deadline + _GRACE) as watch,
                 pool.connection(timeout=_left(deadline)) as connection,
-                self._watchdog.watching(connection, deadline + _GRACE),
             ):
+                watch(connection)
                 self._create_tables(connection)
             self._ready = True
         return pool
@@ -396,7 +399,8 @@ class PostgresStore:
         """The pool's check of a connection it hands out, under the caller's deadline:
         a frozen server would otherwise hang it."""
         deadline = getattr(self._deadline, "at", time.monotonic() + self.timeout)
-        with self._watchdog.watching(connection, deadline + _GRACE):
+        with self._watchdog.watching(deadline + _GRACE) as watch:
+            watch(connection)
             self._pool_driver.ConnectionPool.check_connection(connection)
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
@@ -510,17 +514,21 @@ class _Watchdog:
         self._pid = 0
 
     @contextmanager
-    def watching(self, connection: Connection, deadline: float) -> Iterator[None]:
+    def watching(self, deadline: float) -> Iterator[Callable[[Connection], None]]:
+        """Within the block, the connection passed to the function it gives is watched."""
         ticket = next(self._tickets)
-        with self._condition:
-            self._watched[ticket] = (deadline, connection.pgconn.socket)
-            self._start()
-            self._condition.notify()
+
+        def watch(connection: Connection) -> None:
+            with self._condition:
+                self._watched[ticket] = (deadline, connection.pgconn.socket)
+                self._start()
+                self._condition.notify()
+
         try:
-            yield
+            yield watch
         finally:
             with self._condition:
-                del self._watched[ticket]
+                self._watched.pop(ticket, None)
 
     def _start(self) -> None:
         """One thread per process that uses the store (a fork has none of its parent's)."""

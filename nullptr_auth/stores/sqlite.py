@@ -49,12 +49,11 @@ from typing import Any
 
 from ..errors import StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._revocations import Revocations, Stamp
+from ._revocations import CHECK_SECONDS, Revocations, Stamp
 
 SCHEMA_VERSION = 1
 CACHE_ENTRIES = 4096
 CACHE_SECONDS = 5.0
-CHECK_SECONDS = 1.0
 _SIDE_FILES = ("", "-wal", "-shm", "-revocations")
 logger = logging.getLogger(__name__)
 _SCHEMA = """
