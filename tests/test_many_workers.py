@@ -87,14 +87,15 @@ def start(
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # workers importing on a loaded machine take a while
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            requests.get(f"{base}/ready", timeout=1)
+            requests.get(f"{base}/ready", timeout=5)
             return process, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.05)
     process.kill()
+    process.wait(timeout=10)
     raise AssertionError(f"the server did not start:\n{log.read_text()}")
 
 
