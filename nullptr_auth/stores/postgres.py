@@ -337,9 +337,12 @@ class PostgresStore:
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The kept key, read first: only a database without one is written to."""
         with self._transaction() as db:
-            db.execute(self._sql["keep_secret_key"], (candidate,))
             row = db.execute(self._sql["secret_key"]).fetchone()
+            if row is None:
+                db.execute(self._sql["keep_secret_key"], (candidate,))
+                row = db.execute(self._sql["secret_key"]).fetchone()
         return bytes(_first(row))
 
     def close(self) -> None:

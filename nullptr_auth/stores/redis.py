@@ -394,10 +394,14 @@ class RedisStore:
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The kept key, read first; a Redis that lost it gets ``candidate`` back, unless
+        another process wrote one first (``SET NX``: the first writer wins)."""
         key = self._key("secret-key")
         with self._reaching():
-            self._client.set(key, candidate, nx=True)
             kept = cast("bytes | None", self._client.get(key))
+            if kept is None:
+                self._client.set(key, candidate, nx=True)
+                kept = cast("bytes | None", self._client.get(key))
         if kept is None:  # deleted between the two commands: keep asking
             return self.get_or_create_secret_key(candidate)
         return kept
