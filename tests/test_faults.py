@@ -447,8 +447,10 @@ def test_concurrent_logins_do_not_grow_memory_per_request_thread(
             )
         )
     assert all(answer.status_code == 200 for answer in statuses)
-    slots = os.cpu_count() or 2
-    assert peak_mib(pid) - before < (slots + 2) * 19, "about base + slots x 19 MiB"
+    slots = os.cpu_count() or 2  # serve's default: one hashing slot per CPU
+    # 19 MiB a slot, and room for 32 request threads' own stacks and arenas (the
+    # unfixed server grew by 400 MiB and more here, on 2 CPUs)
+    assert peak_mib(pid) - before < slots * 19 + 64, "about base + slots x 19 MiB"
 
 
 def peak_mib(pid: int) -> float:
