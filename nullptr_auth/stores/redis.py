@@ -34,7 +34,9 @@ or Sentinel), not on Redis Cluster.
 Any error of the driver (the server is down, a timeout, a failover) raises
 :class:`~nullptr_auth.errors.StoreUnavailable`; the client reconnects by itself when the
 server is back. Without persistence (``appendonly``/``save``), a restart of Redis ends
-every session and forgets every user kept in it.
+every session and forgets every user kept in it, and the generated signing key: processes
+then agree on a new one by themselves (see :class:`~nullptr_auth.tokens.StoredKeySigner`),
+but configured ``secret_keys`` are the better choice with Redis.
 """
 
 from __future__ import annotations

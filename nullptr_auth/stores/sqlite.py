@@ -36,6 +36,7 @@ Files change under running processes, and the store notices (see ``docs/deployin
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -447,7 +448,8 @@ class SQLiteStore:
             self._cache.clear()
             reason = f"the database file {self._file} is gone; restore it (docs/deploying.md)"
             self._report(reason)
-            raise StoreUnavailable(f"The session store is unavailable: {reason}.")
+            # The reason goes to the log and the CLI, not to clients: it names a path.
+            raise StoreUnavailable() from FileNotFoundError(errno.ENOENT, reason)
         if self._fault is not None and identity == self._opened:
             logger.warning("the database file %s is back", self._file)
             self._fault = None
@@ -520,7 +522,8 @@ class SQLiteStore:
                 " restore it, or remove them to start an empty database (docs/deploying.md)"
             )
             self._report(reason)
-            raise StoreUnavailable(f"The session store is unavailable: {reason}.")
+            # The reason goes to the log and the CLI, not to clients: it names a path.
+            raise StoreUnavailable() from FileNotFoundError(errno.ENOENT, reason)
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self._file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
