@@ -18,7 +18,8 @@ Sections: ``--inproc`` times one request through each contender in this process;
 ``--http`` runs gunicorn (2 sync workers, then 2 gthread workers of 4 threads) under
 ``wrk`` on 127.0.0.1; ``--login`` times logins against the argon2 verify they contain;
 ``--memory`` compares the resident memory of a process serving 100,000 sessions with
-an idle one. ``docs/performance.md`` explains every figure.
+an idle one, and measures ``nullptr-auth serve`` after 1,000 logins from 32 clients.
+``docs/performance.md`` explains every figure.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections.abc import Callable
 import _http
 import _inproc
 import _login
+import _login_memory
 import _memory
 from _common import auth_headers
 from _floor import floor_db
@@ -127,7 +129,10 @@ def memory(arguments: argparse.Namespace) -> list[Target]:
     text, targets = _memory.measure(population.url, tokens, repeats=1 if arguments.quick else 3)
     print(heading("Memory: resident set of a fresh process"))
     print(text)
-    return targets
+    text, login_targets = _login_memory.measure(arguments.quick)
+    print(heading("Memory: `nullptr-auth serve` under login load"))
+    print(text)
+    return targets + login_targets
 
 
 def _repoze_http() -> dict[str, tuple[dict[str, str], dict[str, str]]]:

@@ -6,6 +6,7 @@
     nullptr-auth user create alice          # password from a prompt or one line of stdin
     nullptr-auth session list alice
     nullptr-auth openapi                    # the OpenAPI 3.1 document of the HTTP API
+    nullptr-auth backup backup.db           # a consistent copy of a SQLite database
 
 The store is ``--database URL``, else ``NULLPTR_AUTH_DATABASE``, else
 ``sqlite:///nullptr_auth.db``. Errors are one line on standard error and exit status 1
@@ -27,7 +28,7 @@ from .demo import demo_app
 from .errors import AuthError, StoreUnavailable
 from .middleware import AuthMiddleware
 from .models import Session
-from .stores import DEFAULT_DATABASE
+from .stores import DEFAULT_DATABASE, SQLiteStore
 
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
 SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
@@ -68,6 +69,21 @@ def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
     print(resources.files("nullptr_auth").joinpath("openapi.json").read_text(encoding="utf-8"))
+
+
+def _backup(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+    """SQLite's online backup: running processes go on serving while it copies."""
+    if not isinstance(auth.store, SQLiteStore):
+        return _fail(
+            "backup copies a SQLite database; back up Redis and PostgreSQL with their own"
+            " tools (see docs/deploying.md)"
+        )
+    try:
+        auth.store.backup(args.path)
+    except OSError as error:
+        return _fail(f"cannot write {args.path}: {error.strerror or error}")
+    print(f"backed up {auth.store.path} to {args.path}")
+    return 0
 
 
 def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
@@ -177,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the API")
     openapi.set_defaults(command=_openapi)
+
+    backup = commands.add_parser("backup", help="copy a SQLite database, while it serves")
+    backup.add_argument("path", help="the new file (it must not exist)")
+    backup.set_defaults(command=_backup)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         required=True, metavar="ACTION"

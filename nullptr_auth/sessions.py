@@ -22,7 +22,7 @@ from .accounts import Accounts
 from .errors import CredentialsChanged, InvalidSession
 from .models import Session, User
 from .stores.base import Store
-from .tokens import TokenSigner
+from .tokens import StoredKeySigner, TokenSigner
 
 
 class Sessions:
@@ -59,7 +59,7 @@ class Sessions:
         self._accounts = accounts
         self._clock = clock
         self._secret_keys = tuple(secret_keys)
-        self._signer: TokenSigner | None = None
+        self._signer: TokenSigner | StoredKeySigner | None = None
         self.lifetime = lifetime
         self.idle_timeout = idle_timeout
         self.activity_interval = activity_interval
@@ -72,13 +72,15 @@ class Sessions:
         return f"<Sessions {self._store!r}>"
 
     @property
-    def signer(self) -> TokenSigner:
-        """Built on first use, so that a key kept in the store is read only when needed."""
+    def signer(self) -> TokenSigner | StoredKeySigner:
+        """Built on first use, so that a key kept in the store is read only when needed
+        (and then again whenever processes sharing the store might disagree on it)."""
         if self._signer is None:
-            keys = self._secret_keys or (
-                self._store.get_or_create_secret_key(tokens.new_secret_key()),
+            self._signer = (
+                TokenSigner(self._secret_keys)
+                if self._secret_keys
+                else StoredKeySigner(self._store.get_or_create_secret_key)
             )
-            self._signer = TokenSigner(keys)
         return self._signer
 
     def login(

@@ -14,6 +14,13 @@ client's every request after its first costs a dictionary lookup instead of an H
 a token it has not seen, forged ones included, is always verified in full before the
 store is asked.
 
+With no key configured, :class:`StoredKeySigner` signs with the key kept in the store,
+and keeps agreeing with every other process on it even when the store forgets it (a
+Redis restarted without persistence): each issue reads the key as stored now, writing
+back the one it holds if the store has none (the first writer wins), and a token that
+does not verify makes it read the key again, at most once a second, before it is
+refused.
+
 Keys are derived once, here, instead of once per request inside itsdangerous::
 
     signer = TokenSigner([b"a-key-of-at-least-32-bytes......"])
@@ -27,8 +34,10 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, Signer
@@ -39,6 +48,7 @@ SALT = b"nullptr_auth.session-token"
 MIN_KEY_BYTES = 32
 MAX_TOKEN_LENGTH = 256
 VERIFIED_TOKENS = 4096
+REREAD_SECONDS = 1.0
 _SECRET_BYTES = 32
 
 
@@ -131,3 +141,48 @@ class TokenSigner:
 def _derive(key: bytes) -> bytes:
     """itsdangerous' own "hmac" derivation, done once per key instead of per request."""
     return Signer(key, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256).derive_key()
+
+
+class StoredKeySigner:
+    """A :class:`TokenSigner` on the one key kept in the store, re-read when it may differ.
+
+    :param keep_key: the store's ``get_or_create_secret_key``: stores its argument if the
+        store has no key, and answers the key the store has.
+    """
+
+    def __init__(self, keep_key: Callable[[bytes], bytes]) -> None:
+        self._keep_key = keep_key
+        self._lock = threading.Lock()
+        self._key: bytes | None = None
+        self._signer: TokenSigner | None = None
+        self._next_reread = 0.0
+
+    def __repr__(self) -> str:
+        return "<StoredKeySigner>"
+
+    def issue(self, session_id: str) -> IssuedToken:
+        """A token signed with the key as the store holds it now (one read per issue)."""
+        return self._read().issue(session_id)
+
+    def verify(self, token: str) -> tuple[str, bytes]:
+        """:meth:`TokenSigner.verify`, after reading the key again if the signature fails
+        and it was not read within the last second."""
+        signer = self._signer or self._read()
+        try:
+            return signer.verify(token)
+        except InvalidSession as exc:
+            if exc.reason != "forged" or time.monotonic() < self._next_reread:
+                raise
+        return self._read().verify(token)
+
+    def session_id(self, token: str) -> str:
+        return self.verify(token)[0]
+
+    def _read(self) -> TokenSigner:
+        """The key in the store; the one held is written back if the store lost it."""
+        key = self._keep_key(self._key or new_secret_key())
+        with self._lock:
+            self._next_reread = time.monotonic() + REREAD_SECONDS
+            if self._signer is None or key != self._key:
+                self._key, self._signer = key, TokenSigner([key])
+            return self._signer

@@ -163,3 +163,19 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_backup_copies_a_sqlite_database_that_serves(
+    database: str, web: webtest.TestApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(database, "user", "create", "alice", stdin=PASSWORD + "\n")
+    headers = login(web)
+    assert run(database, "backup", str(tmp_path / "copy.db")) == 0
+    assert (tmp_path / "copy.db").stat().st_mode & 0o077 == 0
+    assert run(f"sqlite:///{tmp_path}/copy.db", "session", "list", "alice") == 0
+    assert "alice" in capsys.readouterr().out.splitlines()[-1]
+    assert web.get("/session", headers=headers).json["username"] == "alice", "still serving"
+    assert run(database, "backup", str(tmp_path / "copy.db")) == 1, "never overwrites"
+    assert "File exists" in capsys.readouterr().err
+    assert run("memory://", "backup", str(tmp_path / "other.db")) == 1
+    assert "SQLite" in capsys.readouterr().err

@@ -29,19 +29,31 @@ never exceed it.
 
 Connections come from a ``psycopg_pool.ConnectionPool`` opened on first use. Each is
 checked before it is handed out, so after a restart of the server the pool replaces
-the dead ones by itself. When no connection can be had within ``timeout`` seconds the
-request fails fast with :class:`~nullptr_auth.errors.StoreUnavailable` (``503``)
-instead of hanging; so does any other error of the driver.
+the dead ones by itself.
+
+Every method answers within ``timeout`` seconds (5 by default, or the URL's
+``?timeout=``), or fails with :class:`~nullptr_auth.errors.StoreUnavailable`
+(``503``); so does any other error of the driver. The bound holds for each way a
+server can fail to answer: no connection free or none to be made (the pool's wait,
+which callers do concurrently, not in turn), a lock held by someone else
+(``lock_timeout``), a slow statement (``statement_timeout``), and a server that stopped
+answering altogether (frozen, or a network that drops packets): a watchdog thread shuts
+down the socket of a transaction past its deadline, so that the blocked read returns;
+the pool then replaces that connection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import os
 import re
+import socket
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -58,6 +70,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "nullptr_auth_"
+DEFAULT_TIMEOUT = 5.0
+_GRACE = 0.5  # past the deadline, for the server's own timeouts to answer first
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,38}")  # + "sessions_idle_expires_at" <= 63
 _SESSION_COLUMNS = (
     "id, user_id, created_at, last_seen_at, expires_at, idle_expires_at,"
@@ -148,14 +162,17 @@ class PostgresStore:
     """A :class:`~nullptr_auth.stores.base.Store` in PostgreSQL tables.
 
     :param url: a libpq URL, ``postgresql://user:password@host:port/dbname``
-        (``postgres://`` too); a ``?table_prefix=`` query sets the table prefix.
+        (``postgres://`` too); a ``?table_prefix=`` query sets the table prefix, and
+        ``?timeout=`` the timeout.
     :param table_prefix: the start of every table's name, an identifier of at most 39
         characters; overrides the URL's ``?table_prefix=``.
     :param max_connections: how many connections this object keeps at most.
-    :param timeout: seconds a request waits for a connection before giving up.
+    :param timeout: the most seconds any method takes, waiting for a connection
+        included, before it gives up; overrides the URL's ``?timeout=`` (default 5).
     :param connect_timeout: seconds to wait for the server when connecting.
     :raises ImportError: if psycopg or psycopg_pool is not installed.
-    :raises ValueError: if the table prefix is not a plain identifier.
+    :raises ValueError: if the table prefix is not a plain identifier, or the timeout
+        not a positive number.
     """
 
     def __init__(
@@ -164,11 +181,13 @@ class PostgresStore:
         *,
         table_prefix: str | None = None,
         max_connections: int = 10,
-        timeout: float = 3.0,
+        timeout: float | None = None,
         connect_timeout: int = 2,
     ) -> None:
         self._driver, self._pool_driver, sql = _driver()
+        url, url_timeout = _split_query(url, "timeout")
         self._url, url_prefix = _split_prefix(url)
+        self.timeout = _timeout(timeout, url_timeout)
         self.table_prefix: str = (
             table_prefix if table_prefix is not None else url_prefix or DEFAULT_PREFIX
         )
@@ -179,8 +198,8 @@ class PostgresStore:
             )
         self._pool_options = {
             "max_size": max_connections,
-            "timeout": timeout,
-            "connect_timeout": connect_timeout,
+            "timeout": self.timeout,
+            "connect_timeout": min(connect_timeout, max(1, int(self.timeout))),
         }
         names = {
             name: sql.Identifier(f"{self.table_prefix}{name}") for name in _table_and_index_names()
@@ -189,6 +208,8 @@ class PostgresStore:
         self._schema = [sql.SQL(statement).format(**names) for statement in _SCHEMA]
         self._sql = {key: sql.SQL(query).format(**names) for key, query in _QUERIES.items()}
         self._lock = threading.Lock()
+        self._watchdog = _Watchdog()
+        self._deadline = threading.local()
         self._pool = self._new_pool()
         self._ready = False
 
@@ -362,9 +383,12 @@ class PostgresStore:
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The kept key, read first: only a database without one is written to."""
         with self._transaction() as db:
-            db.execute(self._sql["keep_secret_key"], (candidate,))
             row = db.execute(self._sql["secret_key"]).fetchone()
+            if row is None:
+                db.execute(self._sql["keep_secret_key"], (candidate,))
+                row = db.execute(self._sql["secret_key"]).fetchone()
         return bytes(_first(row))
 
     def close(self) -> None:
@@ -376,22 +400,57 @@ class PostgresStore:
     # -- connections ------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        """A pooled connection in one transaction; driver errors become StoreUnavailable."""
+        """A pooled connection in one transaction, within the timeout; driver errors
+        (a pool timeout, a cancelled statement, a socket shut by the watchdog) become
+        StoreUnavailable."""
+        deadline = time.monotonic() + self.timeout
+        self._deadline.at = deadline
         try:
-            with self._ready_pool().connection() as connection:
+            pool = self._ready_pool(deadline)
+            # The watch outlives the pool's block: leaving it commits, which may hang too.
+            with (
+                self._watchdog.watching(deadline + _GRACE) as watch,
+                pool.connection(timeout=_left(deadline)) as connection,
+            ):
+                watch(connection)
                 yield connection
-        except self._driver.Error as exc:
+        except (self._driver.Error, self._pool_driver.PoolTimeout) as exc:
             raise StoreUnavailable() from exc
 
-    def _ready_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
-        """The pool, opened and with the tables created on first use."""
+    def _ready_pool(self, deadline: float) -> psycopg_pool.ConnectionPool[Connection]:
+        """The pool, opened and with the tables created on first use.
+
+        Only opening takes the lock: callers wait for a first connection side by side,
+        each within its own deadline, not one after another.
+        """
         with self._lock:
+            pool = self._pool
             if not self._ready:
-                self._pool.open(wait=False)
-                with self._pool.connection() as connection:
-                    self._create_tables(connection)
-                self._ready = True
-            return self._pool
+                pool.open(wait=False)
+        if not self._ready:
+            with (
+                self._watchdog.watching(deadline + _GRACE) as watch,
+                pool.connection(timeout=_left(deadline)) as connection,
+            ):
+                watch(connection)
+                self._create_tables(connection)
+            self._ready = True
+        return pool
+
+    def _configure(self, connection: Connection) -> None:
+        """Bound every statement and lock wait on a new connection by the timeout."""
+        milliseconds = str(int(self.timeout * 1000))
+        for setting in ("statement_timeout", "lock_timeout"):
+            connection.execute("SELECT set_config(%s, %s, false)", (setting, milliseconds))
+        connection.commit()
+
+    def _check(self, connection: Connection) -> None:
+        """The pool's check of a connection it hands out, under the caller's deadline:
+        a frozen server would otherwise hang it."""
+        deadline = getattr(self._deadline, "at", time.monotonic() + self.timeout)
+        with self._watchdog.watching(deadline + _GRACE) as watch:
+            watch(connection)
+            self._pool_driver.ConnectionPool.check_connection(connection)
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
         options = self._pool_options
@@ -402,8 +461,18 @@ class PostgresStore:
             open=False,
             timeout=options["timeout"],
             reconnect_timeout=10.0,
-            check=self._pool_driver.ConnectionPool.check_connection,
-            kwargs={"connect_timeout": options["connect_timeout"]},
+            configure=self._configure,
+            check=self._check,
+            kwargs={
+                "connect_timeout": options["connect_timeout"],
+                # A peer that vanished (a machine down, packets dropped) is noticed in
+                # seconds, not in the kernel's two hours.
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+                "tcp_user_timeout": int(options["timeout"] * 1000),
+            },
             name=f"nullptr_auth {self.table_prefix}",
         )
         return pool
@@ -457,11 +526,95 @@ def _driver() -> tuple[Any, Any, Any]:
 
 def _split_prefix(url: str) -> tuple[str, str | None]:
     """The URL without its ``table_prefix`` query argument (libpq would refuse it)."""
+    return _split_query(url, "table_prefix")
+
+
+def _split_query(url: str, argument: str) -> tuple[str, str | None]:
+    """The URL without one of our query arguments, and its (last) value."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for name, value in query if name == "table_prefix"]
-    rest = urlencode([(name, value) for name, value in query if name != "table_prefix"])
-    return urlunsplit(parts._replace(query=rest)), (prefixes[-1] if prefixes else None)
+    values = [value for name, value in query if name == argument]
+    rest = urlencode([(name, value) for name, value in query if name != argument])
+    return urlunsplit(parts._replace(query=rest)), (values[-1] if values else None)
+
+
+def _timeout(given: float | None, in_url: str | None) -> float:
+    """The timeout: the argument, else the URL's, else the default; a positive number."""
+    if given is None:
+        try:
+            given = DEFAULT_TIMEOUT if in_url is None else float(in_url)
+        except ValueError:
+            given = -1.0
+    if not 0 < given < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, not {in_url or given!r}")
+    return given
+
+
+def _left(deadline: float) -> float:
+    return max(0.01, deadline - time.monotonic())
+
+
+class _Watchdog:
+    """Shuts down the socket of a transaction that outlives its deadline.
+
+    A frozen server (``SIGSTOP``, a hung machine behind a live network) answers no
+    statement, and its kernel may still acknowledge every packet, so neither the
+    server's timeouts nor TCP's notice. ``shutdown`` on the socket makes the blocked
+    read return at once; unlike closing it, it is safe from another thread.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._watched: dict[int, tuple[float, int]] = {}  # ticket -> (deadline, socket)
+        self._tickets = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    @contextmanager
+    def watching(self, deadline: float) -> Iterator[Callable[[Connection], None]]:
+        """Within the block, the connection passed to the function it gives is watched."""
+        ticket = next(self._tickets)
+
+        def watch(connection: Connection) -> None:
+            with self._condition:
+                self._watched[ticket] = (deadline, connection.pgconn.socket)
+                self._start()
+                self._condition.notify()
+
+        try:
+            yield watch
+        finally:
+            with self._condition:
+                self._watched.pop(ticket, None)
+
+    def _start(self) -> None:
+        """One thread per process that uses the store (a fork has none of its parent's)."""
+        if self._thread is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._run, name="nullptr_auth postgres watchdog", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                for ticket, (deadline, fd) in list(self._watched.items()):
+                    if deadline <= now:
+                        del self._watched[ticket]
+                        _shut_down(fd)
+                nearest = min((deadline for deadline, _ in self._watched.values()), default=None)
+                self._condition.wait(None if nearest is None else max(0.0, nearest - now))
+
+
+def _shut_down(fd: int) -> None:
+    with suppress(OSError):
+        stuck = socket.socket(fileno=os.dup(fd))
+        try:
+            stuck.shutdown(socket.SHUT_RDWR)
+        finally:
+            stuck.close()
 
 
 def _table_and_index_names() -> list[str]:

@@ -34,7 +34,9 @@ or Sentinel), not on Redis Cluster.
 Any error of the driver (the server is down, a timeout, a failover) raises
 :class:`~nullptr_auth.errors.StoreUnavailable`; the client reconnects by itself when the
 server is back. Without persistence (``appendonly``/``save``), a restart of Redis ends
-every session and forgets every user kept in it.
+every session and forgets every user kept in it, and the generated signing key: processes
+then agree on a new one by themselves (see :class:`~nullptr_auth.tokens.StoredKeySigner`),
+but configured ``secret_keys`` are the better choice with Redis.
 """
 
 from __future__ import annotations
@@ -428,10 +430,14 @@ class RedisStore:
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The kept key, read first; a Redis that lost it gets ``candidate`` back, unless
+        another process wrote one first (``SET NX``: the first writer wins)."""
         key = self._key("secret-key")
         with self._reaching():
-            self._client.set(key, candidate, nx=True)
             kept = cast("bytes | None", self._client.get(key))
+            if kept is None:
+                self._client.set(key, candidate, nx=True)
+                kept = cast("bytes | None", self._client.get(key))
         if kept is None:  # deleted between the two commands: keep asking
             return self.get_or_create_secret_key(candidate)
         return kept

@@ -16,12 +16,29 @@ small cache, and a file of change counters in shared memory (``<path>-revocation
 see ``_revocations.py``) tells it, without a system call, when any process has ended or
 touched a cached session since: an ended session is refused on the very next request
 everywhere. A cached copy is also never older than a few seconds.
+
+Files change under running processes, and the store notices (see ``docs/deploying.md``):
+
+- The database and the counter file are found by the resolved path, so a process that
+  reaches the database through a symlink shares the counters of one that does not.
+- Before each use of the database, and at least once a second while sessions are served
+  from the cache, the store checks that the file at the path is the one it opened. A
+  file that is gone answers ``503`` (the reason is logged) until it is back, and is never
+  re-created by a process that has used it; a file replaced by another reopens on it.
+- A connection that failed with anything but a constraint violation is closed, and the
+  next use opens a new one: a disk that was full or read-only does not leave it broken.
+- An existing file is opened for writing, or not at all: a read-only one is an error,
+  never a connection that fails on its first write.
+- A warning names the database file or a side file (``-wal``, ``-shm``,
+  ``-revocations``) that others than its owner may read: they hold the signing key.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
+import logging
 import os
 import sqlite3
 import threading
@@ -34,12 +51,14 @@ from typing import Any
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._revocations import Revocations, Stamp
+from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
 SCHEMA_VERSION = 1
 CACHE_ENTRIES = 4096
 CACHE_SECONDS = 5.0
+_SIDE_FILES = ("", "-wal", "-shm", "-revocations")
+logger = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nullptr_auth_meta (
     name TEXT PRIMARY KEY,
@@ -96,18 +115,24 @@ ON CONFLICT (key) DO UPDATE SET
 class SQLiteStore:
     """A :class:`~nullptr_auth.stores.base.Store` in one SQLite file.
 
-    :param path: the database file; created (mode 0600) on first use.
+    :param path: the database file; created (mode 0600) on first use; symlinks are
+        resolved, once, here.
     :param busy_timeout: seconds a writer waits for another before giving up.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
         self.path = os.fspath(path)
         self.busy_timeout = busy_timeout
+        self._file = os.path.realpath(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
-        self._schema_ready = False
-        self._revocations = Revocations(f"{self.path}-revocations")
+        self._schema_ready: tuple[int, int] | None = None  # the file whose schema is checked
+        self._opened: tuple[int, int] | None = None  # the file last opened
+        self._next_check = 0.0
+        self._fault: str | None = None
+        self._abandoned: list[sqlite3.Connection] = []
+        self._revocations = Revocations(f"{self._file}-revocations")
         self._cache: OrderedDict[str, tuple[Stamp, float, tuple[User, Session]]] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -222,11 +247,15 @@ class SQLiteStore:
             self._changed(evicted)
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
-        """From this process's cache while no process has changed the session since."""
-        stamp = self._stamp(session_id)
+        """From this process's cache while no process has changed the session since.
+
+        A miss checks that the counters are the shared ones; when they cannot be
+        trusted, the session is read from the database and not cached.
+        """
         cached = self._cache.get(session_id)
-        if cached is not None and cached[0] == stamp and time.monotonic() < cached[1]:
+        if cached is not None and self._cache_hit(session_id, cached[0], cached[1]):
             return cached[2]
+        stamp = self._revocations.stamp(session_id, check=True)
         with self._cursor() as db:
             row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
         if row is None:
@@ -234,6 +263,9 @@ class SQLiteStore:
             return None
         session = _session(row[1:])
         found = User(session.user_id, row[0]), session
+        if stamp is None:
+            self._cache.clear()
+            return found
         self._cache[session_id] = (stamp, time.monotonic() + CACHE_SECONDS, found)
         if len(self._cache) > CACHE_ENTRIES:
             with contextlib.suppress(KeyError):  # another thread evicted it first
@@ -336,15 +368,33 @@ class SQLiteStore:
 
     # -- the signing key --------------------------------------------------------------
     def get_or_create_secret_key(self, candidate: bytes) -> bytes:
+        """The kept key, read first: only a database without one is written to."""
+        query = "SELECT value FROM nullptr_auth_meta WHERE name = 'secret_key'"
         with self._cursor() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO nullptr_auth_meta VALUES ('secret_key', ?)",
-                (candidate,),
-            )
-            row = db.execute(
-                "SELECT value FROM nullptr_auth_meta WHERE name = 'secret_key'"
-            ).fetchone()
+            row = db.execute(query).fetchone()
+        if row is None:
+            with self._cursor() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO nullptr_auth_meta VALUES ('secret_key', ?)",
+                    (candidate,),
+                )
+                row = db.execute(query).fetchone()
         return bytes(row[0])
+
+    def backup(self, path: str | os.PathLike[str]) -> None:
+        """Copy the database, consistently, to a new file (owner-only) with SQLite's
+        online backup: running processes go on reading and writing meanwhile.
+
+        :raises FileExistsError: if ``path`` exists.
+        :raises StoreUnavailable: if the database cannot be read.
+        """
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        with self._cursor() as db:
+            target = sqlite3.connect(path)
+            try:
+                db.backup(target)
+            finally:
+                target.close()
 
     def close(self) -> None:
         """Close every connection this store opened, in any thread; the next use reopens."""
@@ -357,11 +407,15 @@ class SQLiteStore:
         self._revocations.close()
 
     # -- the cache of sessions --------------------------------------------------------
-    def _stamp(self, session_id: str) -> Stamp:
-        try:
-            return self._revocations.stamp(session_id)
-        except (OSError, ValueError) as exc:
-            raise StoreUnavailable() from exc
+    def _cache_hit(self, session_id: str, stamp: Stamp, fresh_until: float) -> bool:
+        """Whether a cached copy still holds: unchanged since, young, and its file there."""
+        now = time.monotonic()
+        if now >= fresh_until or self._revocations.stamp(session_id) != stamp:
+            return False
+        if now >= self._next_check:  # at most once a second, the file at the path
+            self._next_check = now + CHECK_SECONDS
+            return _identity(self._file) == self._opened
+        return True
 
     def _changed(self, session_ids: list[str]) -> None:
         """Tell every process these sessions changed; call after the change is committed."""
@@ -401,22 +455,78 @@ class SQLiteStore:
                 if not durable:
                     connection.execute("PRAGMA synchronous = FULL")
         except (sqlite3.Error, OSError) as exc:
+            if not isinstance(exc, sqlite3.IntegrityError):  # it may be the connection's
+                self._discard_connection()
             raise StoreUnavailable() from exc
 
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to the file at the path now, opened if need be."""
+        identity = self._current_file()
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and self._local.identity != identity:
+            self._report(f"the database file {self._file} was replaced: reopening it")
+            self._discard_connection(elsewhere=True)
+            connection = None
         if connection is None:
             connection = self._connect()
             with self._lock:
                 self._close_connections_of_finished_threads()
                 self._connections[threading.current_thread()] = connection
-                self._local.connection = connection
+                self._local.connection, self._local.identity = connection, identity
+                self._opened = identity
         return connection
 
+    def _current_file(self) -> tuple[int, int]:
+        """The file at the path; created on first use only, so a lost one stays lost.
+
+        :raises StoreUnavailable: if the file this store used is gone.
+        """
+        if self._opened is None:
+            self._create_file()
+        identity = _identity(self._file)
+        if identity is None:
+            self._cache.clear()
+            reason = f"the database file {self._file} is gone; restore it (docs/deploying.md)"
+            self._report(reason)
+            # The reason goes to the log and the CLI, not to clients: it names a path.
+            raise StoreUnavailable() from FileNotFoundError(errno.ENOENT, reason)
+        if self._fault is not None and identity == self._opened:
+            logger.warning("the database file %s is back", self._file)
+            self._fault = None
+        return identity
+
+    def _report(self, reason: str) -> None:
+        """Log a fault once, not on every request it fails."""
+        if self._fault != reason:
+            self._fault = reason
+            logger.error("%s", reason)
+
+    def _discard_connection(self, *, elsewhere: bool = False) -> None:
+        """Close this thread's connection, after an error that may stick to it.
+
+        ``elsewhere``: the connection's file is no longer at the path. Closing it as
+        usual would checkpoint its WAL and then delete ``-wal`` *by name*, which may by
+        now be the WAL of the file put in its place; so it closes without (Python 3.12+)
+        or is never closed.
+        """
+        self._cache.clear()
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is None:
+            return
+        with self._lock:
+            self._connections.pop(threading.current_thread(), None)
+            if elsewhere and not _no_checkpoint_on_close(connection):
+                self._abandoned.append(connection)
+                return
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
+
     def _connect(self) -> sqlite3.Connection:
-        self._create_file()
+        # Writable, or an error: SQLite would open a read-only file read-only, silently.
+        os.close(os.open(self._file, os.O_RDWR))
         connection = sqlite3.connect(
-            self.path,
+            self._file,
             timeout=self.busy_timeout,
             check_same_thread=False,
             # Writes take the write lock first: a deferred transaction that reads and then
@@ -437,9 +547,39 @@ class SQLiteStore:
             self._connections.pop(thread).close()
 
     def _create_file(self) -> None:
-        """Create the file owner-only before SQLite does, so the key is never world-readable."""
+        """Create the file owner-only before SQLite does, so the key is never world-readable.
+
+        Not when its side files are there: then the database was in use and is lost,
+        and an empty one in its place would quietly end every session and forget every
+        user. :raises StoreUnavailable: then.
+        """
+        if os.path.exists(self._file):
+            return
+        left = [f"{self._file}{s}" for s in _SIDE_FILES[1:] if os.path.exists(self._file + s)]
+        if left:
+            reason = (
+                f"the database file {self._file} is gone, but {', '.join(left)} are there:"
+                " restore it, or remove them to start an empty database (docs/deploying.md)"
+            )
+            self._report(reason)
+            # The reason goes to the log and the CLI, not to clients: it names a path.
+            raise StoreUnavailable() from FileNotFoundError(errno.ENOENT, reason)
         with contextlib.suppress(FileExistsError):
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(self._file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+    def _warn_if_readable(self) -> None:
+        """Name every file of this database that others than its owner may read."""
+        for suffix in _SIDE_FILES:
+            name = f"{self._file}{suffix}"
+            with contextlib.suppress(OSError):
+                mode = os.stat(name).st_mode
+                if mode & 0o077:
+                    logger.warning(
+                        "%s is readable by others than its owner (mode %03o), and it holds"
+                        " the signing key and every session: chmod 600 it",
+                        name,
+                        mode & 0o777,
+                    )
 
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
         """Create the tables once per database: later openers only read the version.
@@ -448,15 +588,38 @@ class SQLiteStore:
         fails at once instead of waiting when another connection is busy, so it is
         retried until the busy timeout; the version is set in the schema's transaction.
         """
+        identity = _identity(self._file)
         with self._lock:
-            if self._schema_ready:
+            if self._schema_ready is not None and self._schema_ready == identity:
                 return
             if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 _while_locked(self.busy_timeout, connection.execute, "PRAGMA journal_mode = WAL")
                 connection.executescript(
                     f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
-            self._schema_ready = True
+            self._schema_ready = identity
+        self._warn_if_readable()
+
+
+def _no_checkpoint_on_close(connection: sqlite3.Connection) -> bool:
+    """Tell a connection to leave its WAL alone when closed, where Python can say so."""
+    option = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
+    if option is None:
+        return False
+    try:
+        connection.setconfig(option, True)  # type: ignore[attr-defined,unused-ignore]
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``, or ``None`` if there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _while_locked(timeout: float, step: Callable[[str], object], argument: str) -> None:

@@ -29,10 +29,12 @@ pytestmark = pytest.mark.servers
 
 
 class RedisServer:
-    """``redis-server`` in a directory of its own, with an append-only file so data survives."""
+    """``redis-server`` in a directory of its own, with an append-only file so data survives
+    (unless ``persistent=False``: then a restart forgets everything)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -45,7 +47,7 @@ class RedisServer:
                 "--bind", "127.0.0.1",
                 "--dir", str(self.directory),
                 "--save", "",
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.persistent else "no",
                 "--appendfsync", "always",
             ],
             stdout=subprocess.DEVNULL,

@@ -133,11 +133,12 @@ def test_counters_are_shared_and_only_grow(tmp_path: Path) -> None:
     first = Revocations(f"{tmp_path}/counters")
     second = Revocations(f"{tmp_path}/counters")
     before = first.stamp("a")
+    assert before is not None
     second.bump(["a"])
-    assert first.stamp("a") == (before[0], before[1] + 1)
+    assert first.stamp("a") == (before[0], before[1], before[2] + 1)
     second.bump_all()
-    assert first.stamp("a")[0] == before[0] + 1
-    assert first.stamp("unrelated")[1] in (0, before[1] + 1)  # another slot, unless it collides
+    assert first.stamp("a") == (before[0], before[1] + 1, before[2] + 1)
+    assert first.stamp("unrelated")[2] in (0, before[2] + 1)  # type: ignore[index]  # another slot, unless it collides
     assert stat.S_IMODE(os.stat(f"{tmp_path}/counters").st_mode) == 0o600
     first.close()
     second.close()
@@ -153,7 +154,7 @@ def test_concurrent_bumps_from_processes_are_all_counted(tmp_path: Path) -> None
     for worker in workers:
         assert worker.wait(timeout=60) == 0
     counters = Revocations(path)
-    assert counters.stamp("a")[1] == 2000
+    assert counters.stamp("a")[2] == 2000  # type: ignore[index]
     counters.close()
 
 
