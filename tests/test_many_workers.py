@@ -65,12 +65,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def start(
-    command: list[str], database: str, log: Path, **variables: str
+    command: list[str], database: str, log: Path, **variables: str | None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a server on a free ``{port}`` with the shared configuration (and environment
-    ``variables`` over it); wait for it."""
+    ``variables`` over it, ``None`` to unset one); wait for it."""
     port = free_port()
-    environment = {
+    settings = {
         **os.environ,
         "NULLPTR_AUTH_DATABASE": database,
         "NULLPTR_AUTH_SECRET_KEYS": SECRET_KEYS,
@@ -78,6 +78,7 @@ def start(
         "PYTHONPATH": str(ROOT),
         **variables,
     }
+    environment = {name: value for name, value in settings.items() if value is not None}
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", *(part.format(port=port) for part in command)],
