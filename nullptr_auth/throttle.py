@@ -14,23 +14,27 @@ key                free   window    most delay   why
 =================  =====  ========  ===========  ===========================================
 username+address   5      15 min    15 min       the strict limit: one attacker, one account
 address            50     15 min    15 min       one address spraying many usernames
-username           20     24 h      1 h          many addresses on one account; at 100
-                                                 failures the account refuses logins until
-                                                 24 h pass without one (NIST SP 800-63B)
+username           20     24 h      1 h          many addresses on one account (each adds
+                                                 at most its own 5 free attempts)
+account            100    24 h      24 h         at 100 consecutive failures, from anywhere,
+                                                 the account refuses logins until 24 h pass
+                                                 without one (NIST SP 800-63B §5.2.2)
 =================  =====  ========  ===========  ===========================================
 
 Past its free attempts, a rule makes each attempt wait 1 s, then 2 s, 4 s, … up to its
 most delay after the run's last attempt.
 
-**One address cannot lock the owner out.** The username rule counts an attempt only
-while the username+address run is within its own free attempts: one address adds at
-most 5 to the username's run per strict run, so no burst from it pushes the username
-rule past its 20 free failures, and the owner, logging in from elsewhere, is never
-slowed by it. What an attacker can still do, as NIST SP 800-63B §5.2.2 expects, is
-spread guesses over many addresses: 4 addresses that each spend their 5 free guesses
-bring the username rule to its delays (at most one hour between attempts), and about
-20 addresses over a day reach the hard stop of 100, which refuses even the owner until
-24 hours pass without a failure. That is the price of a bound on guesses per account.
+**One address cannot lock the owner out with a burst.** The username rule counts an
+attempt only while the username+address run is within its own free attempts: one
+address adds at most 5 to it per strict run, so no burst from it pushes the username
+rule past its 20 free failures, and the owner, logging in from elsewhere, is not slowed
+by it. The account rule counts every checked failure, so that no one, from one address
+or many, makes more than 100 guesses in a row; a single address, held to one guess per
+15 minutes after its first five, needs about a day to get there. What attackers can
+still do, as NIST SP 800-63B §5.2.2 accepts: 4 addresses that each spend their 5 free
+guesses bring the username rule to its delays (at most an hour between attempts), and
+100 failures from anywhere refuse even the owner until 24 hours pass without one. That
+is the price of a bound on guesses per account.
 
 With ``reveal_unknown_users=False`` every checkUsername and register counts under
 :data:`LOOKUP_RULES`; with registration on, every registration counts under
@@ -93,8 +97,15 @@ RULES = (
         20,
         timedelta(hours=24),
         timedelta(hours=1),
-        hard_limit=100,
         counted_within="login-strict",
+    ),
+    Rule(
+        "login-account",
+        ("username",),
+        100,
+        timedelta(hours=24),
+        timedelta(hours=24),
+        hard_limit=100,
     ),
 )
 LOOKUP_RULES = (Rule("lookups", ("address",), 30, _MINUTES_15, _MINUTES_15),)

@@ -101,7 +101,10 @@ class Burst:
     """The statuses a burst got, and how many of a rule's delays passed meanwhile.
 
     Past a rule's free attempts one more gets in after 1 s, another 2 s later, and so
-    on: a burst that takes the server longer than that to answer earns those too.
+    on: a burst that takes the server longer than that to answer earns those too. The
+    rest are ``429``, or ``503`` where a loaded machine kept a SQLite writer waiting
+    past its busy timeout: a bounded refusal, never a pass (a burst of more threads
+    than the Redis pool's connections is ``tests/stores/test_redis.py``'s to check).
     """
 
     statuses: Counter[int]
@@ -151,7 +154,7 @@ def test_a_burst_of_guesses_gets_only_the_free_attempts_checked(
             ),
         )  # fmt: skip
         assert statuses[401] <= STRICT_FREE + statuses.delays, statuses
-        assert statuses[401] + statuses[429] == BURST, statuses
+        assert statuses.statuses.keys() <= {401, 429, 503}, statuses
 
 
 def test_a_burst_from_one_address_does_not_lock_the_owner_out(
@@ -200,7 +203,7 @@ def test_a_burst_of_lookups_gets_only_the_free_lookups(database: list[str], tmp_
             ),
         )
         assert statuses[200] <= LOOKUP_FREE + statuses.delays, statuses
-        assert statuses[200] + statuses[429] == LOOKUPS, statuses
+        assert statuses.statuses.keys() <= {200, 429, 503}, statuses
 
 
 def test_registrations_from_one_address_are_throttled(database: list[str], tmp_path: Path) -> None:
@@ -214,7 +217,7 @@ def test_registrations_from_one_address_are_throttled(database: list[str], tmp_p
             ),
         )
         assert statuses[200] <= 30 + statuses.delays, statuses
-        assert statuses[200] + statuses[429] == BURST, statuses
+        assert statuses.statuses.keys() <= {200, 429, 503}, statuses
 
 
 # -- logins racing account changes --------------------------------------------------------
@@ -301,9 +304,11 @@ def test_no_login_in_flight_outlives_a_change_from_the_command_line(
         assert logins.live_tokens() == []
         if refusal is not None:
             assert logins.refusals[refusal] > 0, logins.refusals
-        # refused logins count as failures, so the throttle joins in after five
+        # refused logins count as failures, so the throttle joins in after five; a
+        # loaded machine may keep a login waiting for a hashing slot too long (503)
         assert logins.refusals.keys() <= {"ACCOUNT_DISABLED", "INCORRECT_USERNAME",
-                                          "INCORRECT_PASSWORD", "TOO_MANY_ATTEMPTS"}  # fmt: skip
+                                          "INCORRECT_PASSWORD", "TOO_MANY_ATTEMPTS",
+                                          "SERVICE_UNAVAILABLE"}  # fmt: skip
 
 
 def test_no_login_in_flight_outlives_a_password_change_over_http(

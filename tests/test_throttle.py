@@ -195,12 +195,33 @@ def test_username_lookups_are_throttled_when_usernames_are_secret(
 
 
 def test_the_rules_match_the_documentation() -> None:
-    strict, per_address, per_username = RULES
+    strict, per_address, per_username, per_account = RULES
     assert (strict.free_failures, strict.most_delay) == (5, timedelta(minutes=15))
-    assert per_username.hard_limit == 100
+    assert per_username.free_failures == 20
     assert per_username.delay(99) == timedelta(hours=1)
-    assert per_username.delay(100) == timedelta(hours=24)
+    assert per_username.counted_within == strict.name
+    assert per_account.delay(99) == timedelta(0)
+    assert per_account.delay(100) == timedelta(hours=24)
     assert per_address.free_failures == 50
+
+
+def test_one_patient_address_gets_no_more_than_100_guesses_either(
+    auth: AuthMiddleware, clock: FrozenClock
+) -> None:
+    """The username rule weighs one address's guesses lightly; the account rule counts
+    all of them, so a slow attack from one address still stops at 100."""
+    failures = 0
+    for _ in range(400):
+        answer = attempt(auth)
+        if answer.status_int == 429:
+            wait = int(answer.headers["Retry-After"])
+            if wait > 3600:
+                break
+            clock.advance(seconds=wait)
+        else:
+            failures += 1
+    assert failures == 100
+    assert int(answer.headers["Retry-After"]) == 24 * 3600
 
 
 def test_guessing_the_old_password_through_a_session_is_throttled(make_auth: MakeAuth) -> None:

@@ -226,7 +226,10 @@ class RedisStore:
         (it must not decode responses); it stays its owner's to close.
     :param key_prefix: the start of every key; overrides the URL's ``?prefix=``.
     :param connect_timeout: seconds to wait for a connection before giving up.
-    :param timeout: seconds to wait for an answer before giving up.
+    :param timeout: seconds to wait for an answer (or for a free connection) before
+        giving up.
+    :param max_connections: how many connections this object keeps at most; more
+        threads at once wait for one.
     :raises ImportError: if the ``redis`` package is not installed.
     :raises ValueError: if the prefix is empty or the client decodes responses.
     """
@@ -239,6 +242,7 @@ class RedisStore:
         key_prefix: str | None = None,
         connect_timeout: float = 2.0,
         timeout: float = 2.0,
+        max_connections: int = 50,
     ) -> None:
         driver = _driver()
         url, url_prefix = _split_prefix(url)
@@ -246,11 +250,17 @@ class RedisStore:
         if not self.key_prefix:
             raise ValueError("key_prefix must not be empty")
         self._owns_client = client is None
-        self._client: redis.Redis = client or driver.Redis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=timeout,
-            retry=driver.retry.Retry(driver.backoff.ExponentialBackoff(cap=0.2), retries=1),
+        # A blocking pool: a burst of more threads than connections waits its turn (up
+        # to ``timeout``) instead of failing at once, as redis-py's default pool does.
+        self._client: redis.Redis = client or driver.Redis(
+            connection_pool=driver.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=timeout,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=timeout,
+                retry=driver.retry.Retry(driver.backoff.ExponentialBackoff(cap=0.2), retries=1),
+            )
         )
         if self._client.get_encoder().decode_responses:
             raise ValueError("the Redis client must not decode responses (decode_responses)")
@@ -446,6 +456,7 @@ class RedisStore:
         """Disconnect the client this store made; an injected client is left open."""
         if self._owns_client:
             self._client.close()
+            self._client.connection_pool.disconnect()
 
     # -- talking to Redis -------------------------------------------------------------
     def _key(self, kind: str, name: str = "") -> str:

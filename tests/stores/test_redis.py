@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -153,3 +154,30 @@ def store_and_raw(
     store = RedisStore(url, key_prefix=prefix)
     yield store, raw, prefix
     store.close()
+
+
+def test_a_burst_of_more_threads_than_connections_waits_its_turn(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """Seen: 120 logins at once under ``nullptr-auth serve`` got 16 answers ``503``, as
+    redis-py's default pool refuses the 101st connection instead of waiting for one."""
+    store, _, _ = store_and_raw
+    barrier = threading.Barrier(200)
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):  # what a login asks of the store, and then some
+                store.get_failures("burst", T0)
+            store.reserve_attempts([Reservation("burst", timedelta(minutes=15), 1000)], T0)
+        except StoreUnavailable as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert store.get_failures("burst", T0) == (200, T0)
