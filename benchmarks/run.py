@@ -65,9 +65,7 @@ def _log(message: str) -> None:
 def inproc(arguments: argparse.Namespace) -> list[Target]:
     """The main table: one request through each contender, in interleaved rounds."""
     quick = arguments.quick
-    setup = _inproc.build(
-        big=not arguments.no_big, remote_sessions=200 if quick else 2000, log=_log
-    )
+    setup = _inproc.build(big=not arguments.no_big, log=_log)
     try:
         rounds = interleave(
             setup.contenders,
