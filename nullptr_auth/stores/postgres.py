@@ -480,7 +480,10 @@ class PostgresStore:
     def _listening_connection(self) -> Connection:
         """The listener's own connection, outside the pool."""
         connection: Connection = self._driver.connect(
-            self._url, autocommit=True, **self._connect_options()
+            self._url,
+            autocommit=True,
+            application_name=f"nullptr_auth listener {self.table_prefix}",
+            **self._connect_options(),
         )
         return connection
 

@@ -496,7 +496,12 @@ class RedisStore:
     def _tracking_connection(self) -> Any:
         """A new connection like the client's, speaking RESP3, for the listener."""
         pool = self._client.connection_pool
-        kwargs = dict(pool.connection_kwargs, protocol=3, socket_timeout=2 * MAX_LAG)
+        kwargs = dict(
+            pool.connection_kwargs,
+            protocol=3,
+            socket_timeout=2 * MAX_LAG,
+            client_name=f"nullptr_auth-tracking-{self.key_prefix}",
+        )
         return pool.connection_class(**kwargs)
 
     def _hash(self, key: str) -> dict[bytes, bytes]:
