@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 FLOOR_KEY = "hand-written-floor-signing-key-0123456789"
 FLOOR_USER = "alice"
-_VERSION = 1
+_VERSION = 2  # 2: MINTED tokens (100,000)
 _SCHEMA = """
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, username TEXT NOT NULL,

@@ -15,13 +15,17 @@ its own (``activity_interval`` of 1 µs: every request writes).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import _remote
+import _remote_setup
+import _shapes
 from _common import PASSWORD, USERNAME, auth_headers, check, environ, hello, middleware, probe
-from _floor import DictLookup, Floor, SQLiteLookup, floor_db
+from _floor import DictLookup, Floor, Lookup, SQLiteLookup, floor_db
 from _populate import Population, sessions_db
 from _report import Target, micros, table, times
 from _timing import Contender, Rounds
@@ -31,9 +35,6 @@ from nullptr_auth import AuthError, AuthMiddleware
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-REDIS_URL = "redis://127.0.0.1:6379/15?prefix=nullptr_auth_bench:"
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test?table_prefix=nullptr_auth_bench_"
-REMOTE_USER = "bench-alice"
 MAIN_SIZE = 100_000
 SMALL_SIZE = 1_000
 BIG_SIZE = 1_000_000
@@ -60,15 +61,15 @@ class Setup:
                 cleanup()
 
 
-def build(*, big: bool, remote_sessions: int, log: Callable[[str], None]) -> Setup:
+def build(*, big: bool, log: Callable[[str], None]) -> Setup:
     """Every in-process contender; ``big`` adds the 1,000 / 1,000,000 session rows."""
     setup = Setup()
     main = setup.main = sessions_db(MAIN_SIZE, log=log)
     hot = environ(auth_headers(main.hot_token))
     setup.add(Contender("bare app", hello, [hot], base=None))
     _add_nullptr(setup, main, hot)
-    _add_remote_stores(setup, remote_sessions, log)
     _add_floors(setup)
+    _add_shapes(setup, main, log)
     _add_peers(setup)
     if big:
         _add_sizes(setup, log)
@@ -98,17 +99,6 @@ def _add_nullptr(setup: Setup, main: Population, hot: dict[str, Any]) -> None:
     setup.add(
         Contender("nullptr_auth SQLite 100k", timed, [hot], floor="floor SQLite 100k"), checking
     )
-    spread = [environ(auth_headers(t)) for t in main.tokens]
-    in_turn, checking = _nullptr(setup, main.url, activity_interval=HOUR)
-    setup.add(
-        Contender(
-            "nullptr_auth SQLite 100k (in turn)",
-            in_turn,
-            spread,
-            floor="floor SQLite 100k (in turn)",
-        ),
-        checking,
-    )
     writing, checking = _nullptr(setup, main.url, activity_interval=timedelta(microseconds=1))
     setup.add(Contender("nullptr_auth SQLite 100k, activity written", writing, [hot]), checking)
 
@@ -120,50 +110,95 @@ def _memory_middlewares() -> tuple[AuthMiddleware, AuthMiddleware]:
     return first, middleware(first.store, app=probe)
 
 
-def _add_remote_stores(setup: Setup, sessions: int, log: Callable[[str], None]) -> None:
-    """Redis and PostgreSQL rows, when their stores exist and their servers answer."""
-    for label, url in (("Redis", REDIS_URL), ("PostgreSQL", POSTGRES_URL)):
-        try:
-            timed, token = _remote(setup, url, sessions)
-        except (ValueError, ImportError, AuthError, OSError, RuntimeError) as exc:
-            setup.skipped.append(f"nullptr_auth {label}: {type(exc).__name__}: {exc}")
-            continue
-        log(f"{label}: {sessions:,} sessions")
-        setup.add(
-            Contender(
-                f"nullptr_auth {label} ({sessions:,} sessions)",
-                timed,
-                [environ(auth_headers(token, REMOTE_USER))],
-                floor="floor SQLite 100k",
-            ),
-            middleware(timed.store, app=probe),
-        )
-
-
-def _remote(setup: Setup, url: str, sessions: int) -> tuple[AuthMiddleware, str]:
-    """A middleware on a shared server, a user with ``sessions`` sessions, and one token.
-
-    Sessions are started through the API (a network round trip each), so there are
-    fewer than on SQLite; the user is deleted, with its sessions, at the end.
-    """
-    timed = middleware(url)
-    setup.cleanups.append(timed.store.close)  # cleanups run last first: after the delete
-    with contextlib.suppress(AuthError):
-        timed.accounts.delete(REMOTE_USER)
-    user = timed.accounts.create(REMOTE_USER, PASSWORD)
-    setup.cleanups.append(lambda: timed.accounts.delete(REMOTE_USER))
-    tokens = [timed.sessions.start(user) for _ in range(sessions)]
-    return timed, tokens[0]
-
-
 def _add_floors(setup: Setup) -> None:
     data = floor_db(MAIN_SIZE)
     sqlite_floor = Floor(hello, SQLiteLookup(data.path))
     dict_floor = Floor(hello, DictLookup(data.path))
     setup.add(Contender("floor SQLite 100k", sqlite_floor, [environ(auth_headers(data.hot_token))]))
-    spread = [environ(auth_headers(t)) for t in data.tokens]
-    setup.add(Contender("floor SQLite 100k (in turn)", sqlite_floor, spread))
     setup.add(Contender("floor dict", dict_floor, [environ(auth_headers(data.hot_token))]))
+
+
+def _add_shapes(setup: Setup, main: Population, log: Callable[[str], None]) -> None:
+    """Every store under every traffic shape, each beside its own floor (``_shapes.py``).
+
+    The rows with ``cache off`` (``?cache=off``) read the store on every request: the
+    miss path. ``cache 1 MB`` holds about 1,800 sessions, so 20,000 in turn miss on
+    every request too, but pay for keeping and evicting what they read.
+    """
+    data = floor_db(MAIN_SIZE)
+    floor_tokens = (data.hot_token, *data.tokens[1:])
+    tokens = (main.hot_token, *main.tokens)
+    stores: list[tuple[str, Callable[[str], str], Lookup | None]] = [
+        ("SQLite", lambda q: f"{main.url}?{q}" if q else main.url, SQLiteLookup(data.path))
+    ]
+    for label, prepare, url, lookup in (
+        ("Redis", _remote_setup.redis, _remote.redis_url, _remote.RedisLookup),
+        ("PostgreSQL", _remote_setup.postgres, _remote.postgres_url, _remote.PostgresLookup),
+    ):
+        try:
+            prepare(main, data, log)
+        except (ImportError, OSError, RuntimeError, ValueError, AuthError) as exc:
+            setup.skipped.append(f"{label}: {type(exc).__name__}: {exc}")
+            continue
+        except Exception as exc:  # a driver's error: the server is not there
+            setup.skipped.append(f"{label}: {type(exc).__name__}: {exc}")
+            continue
+        stores.append((label, url, lookup()))
+    template = environ(auth_headers(tokens[0]))
+    floor_template = environ(auth_headers(floor_tokens[0]))
+    for label, url, lookup in stores:
+        floor = Floor(hello, lookup)
+        shapes = [
+            ("one session", [environ(auth_headers(tokens[0]))], [floor_template], ""),
+            (
+                "in turn, cache off",
+                _shapes.in_turn(template, tokens),
+                _shapes.in_turn(floor_template, floor_tokens),
+                "cache=off",
+            ),
+            ("in turn, cache 1 MB", _shapes.in_turn(template, tokens), None, "cache_mb=1"),
+            (
+                "Zipf",
+                _shapes.zipf(template, tokens),
+                _shapes.zipf(floor_template, floor_tokens),
+                "",
+            ),
+        ]
+        for shape, environs, floor_environs, query in shapes:
+            floor_name = f"floor {label}: {shape.replace(', cache off', '')}"
+            if floor_environs is not None:
+                setup.add(Contender(floor_name, floor, floor_environs))
+            timed, checking = _nullptr(setup, url(query), activity_interval=HOUR)
+            if shape == "Zipf":
+                _warm(timed, environs, log)
+            setup.add(
+                Contender(
+                    f"nullptr_auth {label}: {shape}",
+                    timed,
+                    environs,
+                    floor=floor_name if floor_environs is not None else None,
+                ),
+                checking,
+            )
+
+
+def _warm(auth: AuthMiddleware, environs: _shapes.Environs, log: Callable[[str], None]) -> None:
+    """Read every session the timed rounds will draw once, as a long-running process
+    would have: the Zipf rows time the steady state, not a cold start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    order = environs.order[: _shapes.WARM_REQUESTS]
+    tokens = {environs.tokens[i] for i in order}
+    ids = [auth.sessions.signer.verify(token)[0] for token in tokens]
+    log(f"warming {auth.store!r} with {len(ids):,} sessions")
+    auth.store.find_session(ids[0])
+    serving_deadline = time.monotonic() + 10
+    while time.monotonic() < serving_deadline and not getattr(
+        getattr(getattr(auth.store, "cache", None), "channel", None), "live", True
+    ):
+        time.sleep(0.01)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(auth.store.find_session, ids, chunksize=256))
 
 
 def _add_peers(setup: Setup) -> None:
@@ -188,9 +223,9 @@ def _add_sizes(setup: Setup, log: Callable[[str], None]) -> None:
         timed, checking = _nullptr(setup, population.url)
         hot = environ(auth_headers(population.hot_token))
         setup.add(Contender(f"nullptr_auth SQLite {label}", timed, [hot]), checking)
-    spread = [environ(auth_headers(t)) for t in population.tokens]
-    in_turn, checking = _nullptr(setup, population.url, activity_interval=HOUR)
-    setup.add(Contender("nullptr_auth SQLite 1M (in turn)", in_turn, spread), checking)
+    spread = _shapes.in_turn(environ(auth_headers(population.tokens[0])), population.tokens)
+    in_turn, checking = _nullptr(setup, f"{population.url}?cache_mb=1", activity_interval=HOUR)
+    setup.add(Contender("nullptr_auth SQLite 1M: in turn, cache 1 MB", in_turn, spread), checking)
 
 
 def names(contenders: Sequence[Contender]) -> set[str]:
@@ -240,6 +275,21 @@ def _targets(rounds: Rounds, present: set[str]) -> list[Target]:
             rounds.overheads("nullptr_auth anonymous", "bare app"), rounds.samples["bare app"]
         )
         targets.append(Target("anonymous pass-through: overhead / bare app's cost", figure, 3.0))
+    for label in ("SQLite", "Redis", "PostgreSQL"):
+        name, floor = f"nullptr_auth {label}: in turn, cache off", f"floor {label}: in turn"
+        if {name, floor} <= present:
+            figure = _overhead_ratio(rounds, name, floor)
+            targets.append(
+                Target(f"miss path, {label}, 20,000 in turn: overhead / floor's", figure, 1.0)
+            )
+    for label in ("Redis", "PostgreSQL"):
+        for shape in ("one session", "Zipf"):
+            name = f"nullptr_auth {label}: {shape}"
+            if {name, "floor SQLite: one session"} <= present:
+                figure = _overhead_ratio(rounds, name, "floor SQLite: one session")
+                targets.append(
+                    Target(f"cache, {label}, {shape}: overhead / SQLite floor's", figure, 0.3)
+                )
     if {"nullptr_auth SQLite 1M", "nullptr_auth SQLite 1k"} <= present:
         figure = _overhead_ratio(rounds, "nullptr_auth SQLite 1M", "nullptr_auth SQLite 1k")
         targets.append(Target("store size: SQLite overhead at 1M / at 1k", figure, 1.2))
@@ -250,15 +300,28 @@ def notes(rounds: Rounds, present: set[str]) -> list[str]:
     """Ratios worth printing that issue 7 sets no target for."""
     pairs = [
         (
-            "nullptr_auth SQLite 100k (in turn)",
-            "floor SQLite 100k (in turn)",
-            "cache-miss path, SQLite 100k: overhead / floor's (in turn)",
+            "nullptr_auth SQLite: in turn, cache 1 MB",
+            "floor SQLite: in turn",
+            "miss kept in a full cache, SQLite: overhead / floor's (in turn)",
         ),
         (
-            "nullptr_auth SQLite 1M (in turn)",
-            "nullptr_auth SQLite 100k (in turn)",
+            "nullptr_auth SQLite 1M: in turn, cache 1 MB",
+            "nullptr_auth SQLite: in turn, cache 1 MB",
             "cache-miss path: overhead at 1M / at 100k",
         ),
+        *[
+            (
+                f"nullptr_auth {s}: {shape}",
+                f"floor {s}: {floor}",
+                f"{s}, {shape}: overhead / floor's",
+            )
+            for s in ("SQLite", "Redis", "PostgreSQL")
+            for shape, floor in (
+                ("one session", "one session"),
+                ("Zipf", "Zipf"),
+                ("in turn, cache 1 MB", "in turn"),
+            )
+        ],
         ("nullptr_auth memory://", "floor dict", "memory:// overhead / dict floor's overhead"),
         (
             "repoze.who auth_tkt",

@@ -31,9 +31,9 @@ from _common import PASSWORD, USERNAME, middleware
 
 from nullptr_auth import AuthError
 
-MINTED = 20_000
-"""Sessions the benchmark can authenticate with: more than any cache nullptr_auth keeps
-per process today (4,096), so cycling through them measures the path through the store."""
+MINTED = 100_000
+"""Sessions the benchmark can authenticate with: every session of the 100,000 that the
+Zipf traffic shape draws from (``_shapes.py``)."""
 SESSIONS_PER_FAKE_USER = 5
 _TABLE = "nullptr_auth_sessions"
 
@@ -61,7 +61,7 @@ class Population:
 def sessions_db(size: int, directory: Path | None = None, *, log: Any = print) -> Population:
     """A database of ``size`` sessions, from the cache when a valid one is there."""
     directory = directory or cache_dir()
-    path = directory / f"nullptr-{size}-{_schema_digest(directory)}.db"
+    path = directory / f"nullptr-{size}-m{MINTED}-{_schema_digest(directory)}.db"
     cached = _load(path, size)
     if cached is not None:
         return cached

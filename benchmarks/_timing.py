@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import cycle, islice
+from itertools import count, islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,7 +49,10 @@ class Contender:
     _requests: Iterator[Environ] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._requests = cycle(self.environs)
+        # By index, not itertools.cycle: a lazy sequence (_shapes.py) hands out one
+        # environ it rewrites, which cycle would keep and replay unchanged.
+        environs = self.environs
+        self._requests = (environs[i % len(environs)] for i in count())
 
     def batch(self, calls: int) -> float:
         """Seconds per request over ``calls`` requests."""

@@ -59,7 +59,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         store = CountingSQLiteStore(Path(directory) / "auth.db")
         auth = AuthMiddleware(
-            hello, store, secret_keys=["benchmark-secret-key-of-32-bytes!"], clock=clock,
+            hello,
+            store,
+            secret_keys=["benchmark-secret-key-of-32-bytes!"],
+            clock=clock,
             password_hasher=argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST),
             allow_weak_hashing_for_tests=True,  # hashing is not what is measured here
             activity_interval=INTERVAL,

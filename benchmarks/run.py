@@ -11,7 +11,7 @@ Run everything (about three minutes; the first run also builds cached databases 
 
 or a part of it, or a shorter pass (under a minute)::
 
-    python benchmarks/run.py --inproc --memory     # sections: --inproc --http --login --memory
+    python benchmarks/run.py --inproc --memory     # also --http --login --propagation
     python benchmarks/run.py --quick
 
 Sections: ``--inproc`` times one request through each contender in this process;
@@ -36,13 +36,14 @@ import _inproc
 import _login
 import _login_memory
 import _memory
+import _propagation
 from _common import auth_headers
 from _floor import floor_db
 from _populate import sessions_db
 from _report import Target, heading
 from _timing import interleave
 
-SECTIONS = ("inproc", "http", "login", "memory")
+SECTIONS = ("inproc", "http", "login", "memory", "propagation")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -65,9 +66,7 @@ def _log(message: str) -> None:
 def inproc(arguments: argparse.Namespace) -> list[Target]:
     """The main table: one request through each contender, in interleaved rounds."""
     quick = arguments.quick
-    setup = _inproc.build(
-        big=not arguments.no_big, remote_sessions=200 if quick else 2000, log=_log
-    )
+    setup = _inproc.build(big=not arguments.no_big, log=_log)
     try:
         rounds = interleave(
             setup.contenders,
@@ -135,6 +134,19 @@ def memory(arguments: argparse.Namespace) -> list[Target]:
     return targets + login_targets
 
 
+def propagation(arguments: argparse.Namespace) -> list[Target]:
+    """Process A ends a session: how long until process B, which cached it, refuses it."""
+    stores = {
+        "Redis": "redis://127.0.0.1:6379/15?prefix=nullptr_auth_propagation:",
+        "PostgreSQL": "postgresql://postgres@127.0.0.1:5432/test"
+        "?table_prefix=nullptr_auth_propagation_",
+    }
+    text, targets = _propagation.measure(stores, 200 if arguments.quick else 1000, _log)
+    print(heading("Revocation propagation: A ends a session, B (its cache warm) refuses it"))
+    print(text)
+    return targets
+
+
 def _repoze_http() -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     try:
         from _peers import repoze_cookie
@@ -162,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "http": http,
         "login": login,
         "memory": memory,
+        "propagation": propagation,
     }
     targets: list[Target] = []
     for section in arguments.sections:

@@ -10,14 +10,19 @@
 The Redis and PostgreSQL stores are imported only when their scheme is asked for, so
 their drivers stay optional extras (``nullptr_auth[redis]``, ``nullptr_auth[postgres]``).
 
+Every store but ``memory://`` keeps a per-process cache of sessions (``_cache.py``);
+``?cache=off`` in the URL turns it off, ``?cache_mb=N`` sets its budget in megabytes
+(a ``?`` therefore ends an SQLite path).
+
 Any object implementing :class:`~nullptr_auth.stores.base.Store` may be passed instead
 of a URL.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from ._cache import megabytes_from
 from .base import Store as Store
 from .memory import MemoryStore as MemoryStore
 from .sqlite import SQLiteStore as SQLiteStore
@@ -37,12 +42,15 @@ def open_store(url: str) -> Store:
         return MemoryStore()
     if scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        path, _, query = path.partition("?")
+        options = dict(parse_qsl(query, keep_blank_values=True))
+        megabytes = megabytes_from(options.get("cache"), options.get("cache_mb"), None)
         if not path or path == ":memory:":
             raise ValueError(
                 f"{url!r} names no SQLite file: use sqlite:///relative.db or "
                 "sqlite:////absolute/path.db (memory:// keeps data in memory)"
             )
-        return SQLiteStore(path)
+        return SQLiteStore(path, cache_megabytes=megabytes)
     if scheme in ("redis", "rediss"):
         from .redis import RedisStore
 

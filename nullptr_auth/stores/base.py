@@ -7,9 +7,15 @@ What every implementation owes:
 
 * **Atomicity.** Each method is one atomic step: a concurrent reader sees all of it or
   none of it. ``add_user`` on a taken name and ``add_session`` never half-happen.
-* **Visibility.** Once a method returns, every other store object on the same backend
-  (other threads, other processes) sees the change: an ended session must be refused on
-  the very next request anywhere.
+* **Visibility.** Once a method returns, the store object that made the change sees it:
+  an ended session is refused on the very next request in that process. Every other
+  store object on the same backend (other threads' and other processes') sees it on its
+  very next request too (SQLite, ``memory://``, and any store with ``?cache=off``) or,
+  for a store whose per-process session cache is kept by a server's notices (Redis,
+  PostgreSQL), within the propagation time while that channel is up (measured by
+  ``benchmarks/_propagation.py``; on loopback a p99 of a few milliseconds). While the
+  channel is down or behind, such a store serves nothing from its cache: it is exact.
+  :meth:`find_session` is the only method a cache may answer; see ``_cache.py``.
 * **Thread safety.** One store object is shared by every thread of a process.
 * **Failure.** When the backend cannot be reached or fails, raise
   :class:`~nullptr_auth.errors.StoreUnavailable` (``raise ... from`` the driver's

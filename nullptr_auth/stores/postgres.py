@@ -52,6 +52,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -60,6 +61,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from ._cache import SessionCache, megabytes_from
+from ._tracking import MAX_AGE, Tracking, postgres_listener
 from .base import Reservation
 
 if TYPE_CHECKING:
@@ -71,6 +74,8 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "nullptr_auth_"
 DEFAULT_TIMEOUT = 5.0
+CHECK_SECONDS = 1.0
+_NOTIFY_IDS = 200  # ids in one NOTIFY at most (its payload holds 8,000 bytes); more: "*"
 _GRACE = 0.5  # past the deadline, for the server's own timeouts to answer first
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,38}")  # + "sessions_idle_expires_at" <= 63
 _SESSION_COLUMNS = (
@@ -130,13 +135,16 @@ _QUERIES = {
     "all_sessions": 'SELECT {columns} FROM {sessions} ORDER BY created_at, id COLLATE "C"',
     "user_sessions": "SELECT {columns} FROM {sessions} WHERE user_id = %s"
     ' ORDER BY created_at, id COLLATE "C"',
-    "touch_session": "UPDATE {sessions} SET last_seen_at = %s, idle_expires_at = %s WHERE id = %s",
-    "delete_session": "DELETE FROM {sessions} WHERE id = %s",
-    "delete_owned_session": "DELETE FROM {sessions} WHERE id = %s AND user_id = %s",
-    "delete_sessions": "DELETE FROM {sessions} WHERE user_id = %s AND id IS DISTINCT FROM %s::text",
-    "evict": "DELETE FROM {sessions} WHERE id = ANY(%s)",
+    "touch_session": "UPDATE {sessions} SET last_seen_at = %s, idle_expires_at = %s WHERE id = %s"
+    " RETURNING id",
+    "delete_session": "DELETE FROM {sessions} WHERE id = %s RETURNING id",
+    "delete_owned_session": "DELETE FROM {sessions} WHERE id = %s AND user_id = %s RETURNING id",
+    "delete_sessions": "DELETE FROM {sessions} WHERE user_id = %s AND id IS DISTINCT FROM %s::text"
+    " RETURNING id",
+    "evict": "DELETE FROM {sessions} WHERE id = ANY(%s) RETURNING id",
     "purge_sessions": "DELETE FROM {sessions}"
-    " WHERE expires_at <= %(now)s OR idle_expires_at <= %(now)s",
+    " WHERE expires_at <= %(now)s OR idle_expires_at <= %(now)s RETURNING id",
+    "notify": "SELECT pg_notify(%s, %s)",
     "purge_failures": "DELETE FROM {failures} WHERE ends_at <= %s",
     "count_attempt": "INSERT INTO {failures} AS f (key, count, last_failure_at, ends_at)"
     " VALUES (%(key)s, 1, %(now)s, %(ends)s) ON CONFLICT (key) DO UPDATE SET"
@@ -170,6 +178,9 @@ class PostgresStore:
     :param timeout: the most seconds any method takes, waiting for a connection
         included, before it gives up; overrides the URL's ``?timeout=`` (default 5).
     :param connect_timeout: seconds to wait for the server when connecting.
+    :param cache_megabytes: the budget of the session cache (``_cache.py``); ``0`` reads
+        every session from the database. Overrides the URL's ``?cache=off`` /
+        ``?cache_mb=``.
     :raises ImportError: if psycopg or psycopg_pool is not installed.
     :raises ValueError: if the table prefix is not a plain identifier, or the timeout
         not a positive number.
@@ -183,9 +194,13 @@ class PostgresStore:
         max_connections: int = 10,
         timeout: float | None = None,
         connect_timeout: int = 2,
+        cache_megabytes: float | None = None,
     ) -> None:
         self._driver, self._pool_driver, sql = _driver()
         url, url_timeout = _split_query(url, "timeout")
+        url, cache = _split_query(url, "cache")
+        url, cache_mb = _split_query(url, "cache_mb")
+        budget = megabytes_from(cache, cache_mb, cache_megabytes)
         self._url, url_prefix = _split_prefix(url)
         self.timeout = _timeout(timeout, url_timeout)
         self.table_prefix: str = (
@@ -210,8 +225,15 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._watchdog = _Watchdog()
         self._deadline = threading.local()
+        self._used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._pool = self._new_pool()
         self._ready = False
+        self.channel = f"{self.table_prefix}sessions"
+        self._tracking = Tracking(
+            postgres_listener(self._listening_connection, self.channel),
+            f"nullptr_auth postgres listener {self.table_prefix}",
+        )
+        self.cache = SessionCache(self._tracking, megabytes=budget, max_age=MAX_AGE)
 
     def __repr__(self) -> str:
         parts = urlsplit(self._url)
@@ -244,24 +266,24 @@ class PostgresStore:
     def set_password_hash(
         self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
     ) -> bool:
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             found = db.execute(self._sql["set_password_hash"], (password_hash, user_id)).rowcount
             if found and end_sessions:
-                db.execute(self._sql["delete_sessions"], (user_id, keep))
+                ended += self._ended(db, "delete_sessions", (user_id, keep))
         return found == 1
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             found = db.execute(self._sql["set_disabled"], (disabled, user_id)).rowcount
             if found and disabled:
-                db.execute(self._sql["delete_sessions"], (user_id, None))
+                ended += self._ended(db, "delete_sessions", (user_id, None))
         return found == 1
 
     def delete_user(self, user_id: str) -> bool:
         """The user first: that locks its row, so a login in flight waits, then sees it gone."""
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             found = db.execute(self._sql["delete_user"], (user_id,)).rowcount == 1
-            db.execute(self._sql["delete_sessions"], (user_id, None))
+            ended += self._ended(db, "delete_sessions", (user_id, None))
         return found
 
     # -- sessions ---------------------------------------------------------------------
@@ -274,7 +296,7 @@ class PostgresStore:
         evict: bool = True,
         verified_hash: str | None = None,
     ) -> None:
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             if verified_hash is not None:
                 # FOR SHARE holds the user row: a change to the user waits for this
                 # session to commit (and then ends it), or this waits and sees the change.
@@ -282,7 +304,7 @@ class PostgresStore:
                 if row is None or row[1] or not hmac.compare_digest(row[0], verified_hash):
                     raise CredentialsChanged()
             if limit is not None:
-                self._make_room(db, user.id, session.created_at, limit, evict)
+                ended += self._make_room(db, user.id, session.created_at, limit, evict)
             db.execute(
                 self._sql["add_session"],
                 (
@@ -301,8 +323,12 @@ class PostgresStore:
             )
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
-        with self._transaction() as db:
-            row = db.execute(self._sql["find_session"], (session_id,)).fetchone()
+        """From this process's cache while no ``NOTIFY`` has named the session since;
+        else one prepared statement, one round trip."""
+        return self.cache.get(session_id, lambda: self._read_session(session_id))
+
+    def _read_session(self, session_id: str) -> tuple[User, Session] | None:
+        row = self._read_one(self._sql["find_session"], (session_id,))
         if row is None:
             return None
         session = _session(row[1:])
@@ -319,25 +345,27 @@ class PostgresStore:
     def touch_session(
         self, session_id: str, last_seen_at: datetime, idle_expires_at: datetime | None
     ) -> None:
-        with self._transaction() as db:
-            db.execute(self._sql["touch_session"], (last_seen_at, idle_expires_at, session_id))
+        with self._changing() as (db, ended):
+            ended += self._ended(db, "touch_session", (last_seen_at, idle_expires_at, session_id))
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             if user_id is None:
-                cursor = db.execute(self._sql["delete_session"], (session_id,))
+                ended += self._ended(db, "delete_session", (session_id,))
             else:
-                cursor = db.execute(self._sql["delete_owned_session"], (session_id, user_id))
-        return cursor.rowcount == 1
+                ended += self._ended(db, "delete_owned_session", (session_id, user_id))
+        return len(ended) == 1
 
     def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
-        with self._transaction() as db:
-            return db.execute(self._sql["delete_sessions"], (user_id, keep)).rowcount
+        with self._changing() as (db, ended):
+            ended += self._ended(db, "delete_sessions", (user_id, keep))
+        return len(ended)
 
     def purge_sessions(self, now: datetime) -> int:
-        with self._transaction() as db:
+        with self._changing() as (db, ended):
             db.execute(self._sql["purge_failures"], (now,))
-            return db.execute(self._sql["purge_sessions"], {"now": now}).rowcount
+            ended += self._ended(db, "purge_sessions", {"now": now})
+        return len(ended)
 
     # -- throttling counters ----------------------------------------------------------
     def reserve_attempts(self, reservations: Sequence[Reservation], now: datetime) -> int | None:
@@ -393,6 +421,8 @@ class PostgresStore:
 
     def close(self) -> None:
         """Close every connection of the pool; the next use opens a new pool."""
+        self._tracking.close()
+        self.cache.clear()
         with self._lock:
             pool, self._pool, self._ready = self._pool, self._new_pool(), False
         pool.close()
@@ -403,7 +433,16 @@ class PostgresStore:
         """A pooled connection in one transaction, within the timeout; driver errors
         (a pool timeout, a cancelled statement, a socket shut by the watchdog) become
         StoreUnavailable."""
-        deadline = time.monotonic() + self.timeout
+        with self._connection() as connection, connection.transaction():
+            yield connection
+
+    @contextmanager
+    def _connection(self, deadline: float | None = None) -> Iterator[Connection]:
+        """A pooled connection, in autocommit: one statement is one round trip, with no
+        ``BEGIN`` and ``COMMIT`` around it. Within the timeout (or ``deadline``), like
+        ``_transaction``."""
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         self._deadline.at = deadline
         try:
             pool = self._ready_pool(deadline)
@@ -414,8 +453,61 @@ class PostgresStore:
             ):
                 watch(connection)
                 yield connection
+                self._used[connection] = time.monotonic()
         except (self._driver.Error, self._pool_driver.PoolTimeout) as exc:
             raise StoreUnavailable() from exc
+
+    @contextmanager
+    def _changing(self) -> Iterator[tuple[Connection, list[str]]]:
+        """A transaction that may end or change sessions: the caller adds their ids to
+        the list. Every process hears of them by a ``NOTIFY`` sent in the same
+        transaction; this process refuses them as soon as it commits."""
+        ended: list[str] = []
+        with self._transaction() as db:
+            yield db, ended
+            if ended:
+                payload = " ".join(ended) if len(ended) <= _NOTIFY_IDS else "*"
+                db.execute(self._sql["notify"], (self.channel, payload))
+        if len(ended) > _NOTIFY_IDS:
+            self._tracking.changed_all()
+        else:
+            self._tracking.changed(ended)
+
+    def _ended(self, db: Connection, query: str, arguments: Any) -> list[str]:
+        """Run a statement that answers the ids of the sessions it changed."""
+        return [row[0] for row in db.execute(self._sql[query], arguments)]
+
+    def _listening_connection(self) -> Connection:
+        """The listener's own connection, outside the pool."""
+        connection: Connection = self._driver.connect(
+            self._url,
+            autocommit=True,
+            application_name=f"nullptr_auth listener {self.table_prefix}",
+            **self._connect_options(),
+        )
+        return connection
+
+    def _read_one(self, query: str, arguments: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row of one prepared statement in one round trip.
+
+        A connection that turns out to be dead (the server restarted since its last
+        use, which is why the pool did not check it) is tried once more on another,
+        within the same deadline.
+        """
+        deadline = time.monotonic() + self.timeout
+        for attempt in (1, 2):
+            try:
+                with self._connection(deadline) as db:
+                    row: tuple[Any, ...] | None = db.execute(
+                        query, arguments, prepare=True
+                    ).fetchone()
+                    return row
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                lost = isinstance(cause, self._driver.OperationalError) and _connection_lost(cause)
+                if attempt == 2 or not lost or time.monotonic() >= deadline:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _ready_pool(self, deadline: float) -> psycopg_pool.ConnectionPool[Connection]:
         """The pool, opened and with the tables created on first use.
@@ -433,7 +525,8 @@ class PostgresStore:
                 pool.connection(timeout=_left(deadline)) as connection,
             ):
                 watch(connection)
-                self._create_tables(connection)
+                with connection.transaction():
+                    self._create_tables(connection)
             self._ready = True
         return pool
 
@@ -446,11 +539,30 @@ class PostgresStore:
 
     def _check(self, connection: Connection) -> None:
         """The pool's check of a connection it hands out, under the caller's deadline:
-        a frozen server would otherwise hang it."""
+        a frozen server would otherwise hang it.
+
+        A connection that answered within the last second is handed out unchecked: a
+        check is a round trip, and on a busy site it would double the cost of a read.
+        """
+        used = self._used.get(connection)
+        if used is not None and time.monotonic() - used < CHECK_SECONDS:
+            return
         deadline = getattr(self._deadline, "at", time.monotonic() + self.timeout)
         with self._watchdog.watching(deadline + _GRACE) as watch:
             watch(connection)
             self._pool_driver.ConnectionPool.check_connection(connection)
+
+    def _connect_options(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": self._pool_options["connect_timeout"],
+            # A peer that vanished (a machine down, packets dropped) is noticed in
+            # seconds, not in the kernel's two hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": int(self._pool_options["timeout"] * 1000),
+        }
 
     def _new_pool(self) -> psycopg_pool.ConnectionPool[Connection]:
         options = self._pool_options
@@ -464,14 +576,8 @@ class PostgresStore:
             configure=self._configure,
             check=self._check,
             kwargs={
-                "connect_timeout": options["connect_timeout"],
-                # A peer that vanished (a machine down, packets dropped) is noticed in
-                # seconds, not in the kernel's two hours.
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-                "tcp_user_timeout": int(options["timeout"] * 1000),
+                "autocommit": True,  # transactions are explicit: see _transaction
+                **self._connect_options(),
             },
             name=f"nullptr_auth {self.table_prefix}",
         )
@@ -490,7 +596,7 @@ class PostgresStore:
 
     def _make_room(
         self, db: Connection, user_id: str, now: datetime, limit: int, evict: bool
-    ) -> None:
+    ) -> list[str]:
         """End the least recently used sessions so that one more fits, holding the user."""
         db.execute(self._sql["lock"], (_lock_key("user", self.table_prefix, user_id),))
         found = db.execute(self._sql["live_sessions"], {"user": user_id, "now": now})
@@ -499,7 +605,8 @@ class PostgresStore:
         if excess > 0 and not evict:
             raise TooManySessions()
         if excess > 0:
-            db.execute(self._sql["evict"], (live[:excess],))
+            return self._ended(db, "evict", (live[:excess],))
+        return []
 
 
 class _Refused(Exception):
@@ -569,6 +676,7 @@ class _Watchdog:
         self._tickets = itertools.count()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._wakes_at = -1.0  # when the thread wakes up next (inf: when notified)
 
     @contextmanager
     def watching(self, deadline: float) -> Iterator[Callable[[Connection], None]]:
@@ -579,7 +687,8 @@ class _Watchdog:
             with self._condition:
                 self._watched[ticket] = (deadline, connection.pgconn.socket)
                 self._start()
-                self._condition.notify()
+                if deadline < self._wakes_at:  # it sleeps past this deadline: wake it
+                    self._condition.notify()
 
         try:
             yield watch
@@ -591,6 +700,7 @@ class _Watchdog:
         """One thread per process that uses the store (a fork has none of its parent's)."""
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
+            self._wakes_at = -1.0
             self._thread = threading.Thread(
                 target=self._run, name="nullptr_auth postgres watchdog", daemon=True
             )
@@ -605,7 +715,14 @@ class _Watchdog:
                         del self._watched[ticket]
                         _shut_down(fd)
                 nearest = min((deadline for deadline, _ in self._watched.values()), default=None)
+                self._wakes_at = float("inf") if nearest is None else nearest
                 self._condition.wait(None if nearest is None else max(0.0, nearest - now))
+                self._wakes_at = -1.0
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """Whether a driver error says the connection is gone (not a statement's error)."""
+    return getattr(error, "sqlstate", None) is None
 
 
 def _shut_down(fd: int) -> None:

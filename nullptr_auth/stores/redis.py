@@ -49,6 +49,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from ._cache import SessionCache, megabytes_from
+from ._tracking import MAX_AGE, MAX_LAG, Tracking, redis_listener
 from .base import Reservation
 
 if TYPE_CHECKING:
@@ -63,8 +65,10 @@ _MICROSECOND = timedelta(microseconds=1)
 _PRELUDE = """
 local prefix = ARGV[1]
 local function session_key(id) return prefix .. 'session:' .. id end
+local ended_ids = {}
 local function end_session(id, user_id)
   local ended = redis.call('DEL', session_key(id))
+  if ended == 1 then table.insert(ended_ids, id) end
   redis.call('SREM', prefix .. 'user-sessions:' .. user_id, id)
   redis.call('HDEL', prefix .. 'owners', id)
   redis.call('ZREM', prefix .. 'deadlines', id)
@@ -89,18 +93,18 @@ return 1
 """
 _UPDATE_USER = """
 local username = redis.call('GET', prefix .. 'user-id:' .. ARGV[2])
-if not username then return 0 end
+if not username then return {0, ended_ids} end
 redis.call('HSET', prefix .. 'user:' .. username, ARGV[3], ARGV[4])
 if ARGV[5] == '1' then end_sessions(ARGV[2], ARGV[6]) end
-return 1
+return {1, ended_ids}
 """
 _DELETE_USER = """
 local username = redis.call('GET', prefix .. 'user-id:' .. ARGV[2])
-if not username then return 0 end
+if not username then return {0, ended_ids} end
 end_sessions(ARGV[2], '')
 redis.call('DEL', prefix .. 'user:' .. username, prefix .. 'user-id:' .. ARGV[2])
 redis.call('ZREM', prefix .. 'users', username)
-return 1
+return {1, ended_ids}
 """
 _ADD_SESSION = """
 local id, user_id, now = ARGV[2], ARGV[3], tonumber(ARGV[6])
@@ -109,7 +113,7 @@ local function is_live(expires, idle)
 end
 if ARGV[17] ~= '' then
   local user = redis.call('HMGET', prefix .. 'user:' .. ARGV[4], 'id', 'password_hash', 'disabled')
-  if user[1] ~= user_id or user[2] ~= ARGV[17] or user[3] ~= '0' then return -1 end
+  if user[1] ~= user_id or user[2] ~= ARGV[17] or user[3] ~= '0' then return {-1, ended_ids} end
 end
 if ARGV[15] ~= '' then
   local live = {}
@@ -124,7 +128,7 @@ if ARGV[15] ~= '' then
   end
   local excess = #live + 1 - tonumber(ARGV[15])
   if excess > 0 then
-    if ARGV[16] ~= '1' then return 0 end
+    if ARGV[16] ~= '1' then return {0, ended_ids} end
     table.sort(live, function(a, b)
       if a[2] ~= b[2] then return a[2] < b[2] end
       if a[3] ~= b[3] then return a[3] < b[3] end
@@ -141,7 +145,7 @@ if ARGV[13] ~= '' then redis.call('PEXPIRE', session_key(id), ARGV[13]) end
 redis.call('SADD', prefix .. 'user-sessions:' .. user_id, id)
 redis.call('HSET', prefix .. 'owners', id, user_id)
 redis.call('ZADD', prefix .. 'deadlines', ARGV[14], id)
-return 1
+return {1, ended_ids}
 """
 _TOUCH_SESSION = """
 local key, seen, idle = session_key(ARGV[2]), ARGV[3], ARGV[4]
@@ -165,7 +169,7 @@ local owner = redis.call('HGET', session_key(ARGV[2]), 'user_id')
 if not owner or (ARGV[3] ~= '' and owner ~= ARGV[3]) then return 0 end
 return end_session(ARGV[2], owner)
 """
-_DELETE_SESSIONS = "return end_sessions(ARGV[2], ARGV[3])"
+_DELETE_SESSIONS = "return {end_sessions(ARGV[2], ARGV[3]), ended_ids}"
 _PURGE = """
 local ids = redis.call('ZRANGEBYSCORE', prefix .. 'deadlines', '-inf', ARGV[2],
                        'LIMIT', 0, ARGV[3])
@@ -179,7 +183,7 @@ for _, run in ipairs(runs) do
   redis.call('DEL', prefix .. 'failure:' .. run)
   redis.call('ZREM', prefix .. 'failure-ends', run)
 end
-return {purged, math.max(#ids, #runs)}
+return {purged, math.max(#ids, #runs), ended_ids}
 """
 _RESERVE_ATTEMPTS = """
 local now = tonumber(ARGV[2])
@@ -230,6 +234,8 @@ class RedisStore:
         giving up.
     :param max_connections: how many connections this object keeps at most; more
         threads at once wait for one.
+    :param cache_megabytes: the budget of the session cache (``_cache.py``); ``0`` reads
+        every session from Redis. Overrides the URL's ``?cache=off`` / ``?cache_mb=``.
     :raises ImportError: if the ``redis`` package is not installed.
     :raises ValueError: if the prefix is empty or the client decodes responses.
     """
@@ -243,9 +249,12 @@ class RedisStore:
         connect_timeout: float = 2.0,
         timeout: float = 2.0,
         max_connections: int = 50,
+        cache_megabytes: float | None = None,
     ) -> None:
         driver = _driver()
-        url, url_prefix = _split_prefix(url)
+        url, url_prefix = _split_query(url, "prefix")
+        url, cache = _split_query(url, "cache")
+        url, cache_mb = _split_query(url, "cache_mb")
         self.key_prefix = key_prefix if key_prefix is not None else url_prefix or DEFAULT_PREFIX
         if not self.key_prefix:
             raise ValueError("key_prefix must not be empty")
@@ -264,6 +273,15 @@ class RedisStore:
         )
         if self._client.get_encoder().decode_responses:
             raise ValueError("the Redis client must not decode responses (decode_responses)")
+        self._tracking = Tracking(
+            redis_listener(self._tracking_connection, self.key_prefix),
+            f"nullptr_auth redis tracking {self.key_prefix}",
+        )
+        self.cache = SessionCache(
+            self._tracking,
+            megabytes=megabytes_from(cache, cache_mb, cache_megabytes),
+            max_age=MAX_AGE,
+        )
         self._errors = driver.RedisError
         register = self._client.register_script
         self._add_user, self._update_user, self._delete_user = (
@@ -318,18 +336,18 @@ class RedisStore:
         self, user_id: str, password_hash: str, *, end_sessions: bool, keep: str | None = None
     ) -> bool:
         return bool(
-            self._run(
+            self._ending(
                 self._update_user, user_id, "password_hash", password_hash, int(end_sessions), keep
             )
         )
 
     def set_disabled(self, user_id: str, disabled: bool) -> bool:
         return bool(
-            self._run(self._update_user, user_id, "disabled", int(disabled), int(disabled), "")
+            self._ending(self._update_user, user_id, "disabled", int(disabled), int(disabled), "")
         )
 
     def delete_user(self, user_id: str) -> bool:
-        return bool(self._run(self._delete_user, user_id))
+        return bool(self._ending(self._delete_user, user_id))
 
     # -- sessions ---------------------------------------------------------------------
     def add_session(
@@ -343,7 +361,7 @@ class RedisStore:
     ) -> None:
         ends_at = session.ends_at
         ttl = None if ends_at is None else _milliseconds(ends_at - session.created_at)
-        added = self._run(
+        added = self._ending(
             self._add_session,
             session.id,
             user.id,
@@ -368,6 +386,10 @@ class RedisStore:
             raise TooManySessions()
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
+        """From this process's cache while Redis has pushed no change of the session."""
+        return self.cache.get(session_id, lambda: self._read_session(session_id))
+
+    def _read_session(self, session_id: str) -> tuple[User, Session] | None:
         with self._reaching():
             fields = self._hash(self._key("session:", session_id))
         if not fields:
@@ -395,18 +417,23 @@ class RedisStore:
             _micros(last_seen_at),
             _optional_micros(idle_expires_at),
         )
+        self._tracking.changed([session_id])
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
-        return bool(self._run(self._delete_session, session_id, user_id))
+        ended = bool(self._run(self._delete_session, session_id, user_id))
+        if ended:
+            self._tracking.changed([session_id])
+        return ended
 
     def delete_sessions(self, user_id: str, *, keep: str | None = None) -> int:
-        return int(self._run(self._delete_sessions, user_id, keep))
+        return int(self._ending(self._delete_sessions, user_id, keep))
 
     def purge_sessions(self, now: datetime) -> int:
         """Delete sessions and runs of failures past their end, in atomic batches."""
         purged, seen = 0, PURGE_BATCH
         while seen == PURGE_BATCH:
-            batch, seen = self._run(self._purge, _micros(now), PURGE_BATCH)
+            batch, seen, ended = self._run(self._purge, _micros(now), PURGE_BATCH)
+            self._tracking.changed(_texts(ended))
             purged += int(batch)
         return purged
 
@@ -454,6 +481,8 @@ class RedisStore:
 
     def close(self) -> None:
         """Disconnect the client this store made; an injected client is left open."""
+        self._tracking.close()
+        self.cache.clear()
         if self._owns_client:
             self._client.close()
             self._client.connection_pool.disconnect()
@@ -467,6 +496,24 @@ class RedisStore:
         values = [self.key_prefix, *("" if arg is None else arg for arg in args)]
         with self._reaching():
             return script(keys=[], args=values)
+
+    def _ending(self, script: Any, *args: object) -> Any:
+        """Run a script that answers ``{result, ids of the sessions it ended}``; this
+        process refuses those sessions from now on (others when Redis tells them)."""
+        result, ended = self._run(script, *args)
+        self._tracking.changed(_texts(ended))
+        return result
+
+    def _tracking_connection(self) -> Any:
+        """A new connection like the client's, speaking RESP3, for the listener."""
+        pool = self._client.connection_pool
+        kwargs = dict(
+            pool.connection_kwargs,
+            protocol=3,
+            socket_timeout=2 * MAX_LAG,
+            client_name=f"nullptr_auth-tracking-{self.key_prefix}",
+        )
+        return pool.connection_class(**kwargs)
 
     def _hash(self, key: str) -> dict[bytes, bytes]:
         return cast("dict[bytes, bytes]", self._client.hgetall(key))
@@ -499,13 +546,13 @@ def _driver() -> Any:
     return redis
 
 
-def _split_prefix(url: str) -> tuple[str, str | None]:
-    """The URL without its ``prefix`` query argument, and that argument."""
+def _split_query(url: str, argument: str) -> tuple[str, str | None]:
+    """The URL without one of our query arguments, and its (last) value."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for name, value in query if name == "prefix"]
-    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), (prefixes[-1] if prefixes else None)
+    values = [value for name, value in query if name == argument]
+    rest = urlencode([(name, value) for name, value in query if name != argument])
+    return urlunsplit(parts._replace(query=rest)), (values[-1] if values else None)
 
 
 def _texts(values: Any) -> list[str]:

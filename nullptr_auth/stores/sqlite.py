@@ -43,7 +43,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -51,11 +50,11 @@ from typing import Any
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
+from ._cache import DEFAULT_MEGABYTES, SessionCache
 from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
 SCHEMA_VERSION = 1
-CACHE_ENTRIES = 4096
 CACHE_SECONDS = 5.0
 _SIDE_FILES = ("", "-wal", "-shm", "-revocations")
 logger = logging.getLogger(__name__)
@@ -118,9 +117,17 @@ class SQLiteStore:
     :param path: the database file; created (mode 0600) on first use; symlinks are
         resolved, once, here.
     :param busy_timeout: seconds a writer waits for another before giving up.
+    :param cache_megabytes: the budget of the session cache (see ``_cache.py``); ``0``
+        reads every session from the database.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        cache_megabytes: float = DEFAULT_MEGABYTES,
+    ) -> None:
         self.path = os.fspath(path)
         self.busy_timeout = busy_timeout
         self._file = os.path.realpath(self.path)
@@ -133,7 +140,7 @@ class SQLiteStore:
         self._fault: str | None = None
         self._abandoned: list[sqlite3.Connection] = []
         self._revocations = Revocations(f"{self._file}-revocations")
-        self._cache: OrderedDict[str, tuple[Stamp, float, tuple[User, Session]]] = OrderedDict()
+        self.cache = SessionCache(self, megabytes=cache_megabytes, max_age=CACHE_SECONDS)
 
     def __repr__(self) -> str:
         return f"<SQLiteStore {self.path!r}>"
@@ -252,25 +259,15 @@ class SQLiteStore:
         A miss checks that the counters are the shared ones; when they cannot be
         trusted, the session is read from the database and not cached.
         """
-        cached = self._cache.get(session_id)
-        if cached is not None and self._cache_hit(session_id, cached[0], cached[1]):
-            return cached[2]
-        stamp = self._revocations.stamp(session_id, check=True)
+        return self.cache.get(session_id, lambda: self._read_session(session_id))
+
+    def _read_session(self, session_id: str) -> tuple[User, Session] | None:
         with self._cursor() as db:
             row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
         if row is None:
-            self._cache.pop(session_id, None)
             return None
         session = _session(row[1:])
-        found = User(session.user_id, row[0]), session
-        if stamp is None:
-            self._cache.clear()
-            return found
-        self._cache[session_id] = (stamp, time.monotonic() + CACHE_SECONDS, found)
-        if len(self._cache) > CACHE_ENTRIES:
-            with contextlib.suppress(KeyError):  # another thread evicted it first
-                self._cache.popitem(last=False)
-        return found
+        return User(session.user_id, row[0]), session
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"  # noqa: S608
@@ -403,19 +400,20 @@ class SQLiteStore:
             for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
-            self._cache.clear()
+            self.cache.clear()
         self._revocations.close()
 
     # -- the cache of sessions --------------------------------------------------------
-    def _cache_hit(self, session_id: str, stamp: Stamp, fresh_until: float) -> bool:
-        """Whether a cached copy still holds: unchanged since, young, and its file there."""
-        now = time.monotonic()
-        if now >= fresh_until or self._revocations.stamp(session_id) != stamp:
-            return False
-        if now >= self._next_check:  # at most once a second, the file at the path
-            self._next_check = now + CHECK_SECONDS
-            return _identity(self._file) == self._opened
-        return True
+    def stamp(self, session_id: str, *, check: bool = False) -> Stamp | None:
+        """The cache's :class:`~nullptr_auth.stores._cache.Channel`: the session's change
+        counters, and ``None`` once a second if the file at the path is not the one open."""
+        if not check:
+            now = time.monotonic()
+            if now >= self._next_check:  # at most once a second, the file at the path
+                self._next_check = now + CHECK_SECONDS
+                if _identity(self._file) != self._opened:
+                    return None
+        return self._revocations.stamp(session_id, check=check)
 
     def _changed(self, session_ids: list[str]) -> None:
         """Tell every process these sessions changed; call after the change is committed."""
@@ -485,7 +483,7 @@ class SQLiteStore:
             self._create_file()
         identity = _identity(self._file)
         if identity is None:
-            self._cache.clear()
+            self.cache.clear()
             reason = f"the database file {self._file} is gone; restore it (docs/deploying.md)"
             self._report(reason)
             # The reason goes to the log and the CLI, not to clients: it names a path.
@@ -509,7 +507,7 @@ class SQLiteStore:
         now be the WAL of the file put in its place; so it closes without (Python 3.12+)
         or is never closed.
         """
-        self._cache.clear()
+        self.cache.clear()
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         self._local.connection = None
         if connection is None:

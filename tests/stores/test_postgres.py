@@ -13,7 +13,7 @@ from nullptr_auth.stores import open_store
 from nullptr_auth.stores.postgres import PostgresStore
 
 from ..services import postgres_url, scratch_table_prefix
-from .contract import StoreContract, make_session, make_user
+from .contract import PROPAGATION, StoreContract, make_session, make_user, serving
 
 
 @pytest.fixture
@@ -29,15 +29,19 @@ def prefix(url: str) -> Iterator[str]:
 
 class TestPostgresStore(StoreContract):
     @pytest.fixture
-    def store(self, url: str, prefix: str) -> Iterator[PostgresStore]:
-        store = PostgresStore(url, table_prefix=prefix)
-        yield store
+    def propagation(self, cached: bool) -> float:
+        return PROPAGATION if cached else 0.0
+
+    @pytest.fixture
+    def store(self, url: str, prefix: str, cached: bool) -> Iterator[PostgresStore]:
+        store = PostgresStore(url, table_prefix=prefix, cache_megabytes=None if cached else 0)
+        yield serving(store)
         store.close()
 
     @pytest.fixture
-    def other_view(self, url: str, prefix: str) -> Iterator[PostgresStore]:
-        store = PostgresStore(url, table_prefix=prefix)
-        yield store
+    def other_view(self, url: str, prefix: str, cached: bool) -> Iterator[PostgresStore]:
+        store = PostgresStore(url, table_prefix=prefix, cache_megabytes=None if cached else 0)
+        yield serving(store)
         store.close()
 
 

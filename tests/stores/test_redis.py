@@ -15,7 +15,7 @@ from nullptr_auth.stores.base import Reservation
 from nullptr_auth.stores.redis import RedisStore
 
 from ..services import redis_url, scratch_key_prefix
-from .contract import T0, StoreContract, make_session, make_user
+from .contract import PROPAGATION, T0, StoreContract, make_session, make_user, serving
 
 
 @pytest.fixture
@@ -38,15 +38,19 @@ def raw(url: str) -> Iterator[redis.Redis]:
 
 class TestRedisStore(StoreContract):
     @pytest.fixture
-    def store(self, url: str, prefix: str) -> Iterator[RedisStore]:
-        store = RedisStore(url, key_prefix=prefix)
-        yield store
+    def propagation(self, cached: bool) -> float:
+        return PROPAGATION if cached else 0.0
+
+    @pytest.fixture
+    def store(self, url: str, prefix: str, cached: bool) -> Iterator[RedisStore]:
+        store = RedisStore(url, key_prefix=prefix, cache_megabytes=None if cached else 0)
+        yield serving(store)
         store.close()
 
     @pytest.fixture
-    def other_view(self, url: str, prefix: str) -> Iterator[RedisStore]:
-        store = RedisStore(url, key_prefix=prefix)
-        yield store
+    def other_view(self, url: str, prefix: str, cached: bool) -> Iterator[RedisStore]:
+        store = RedisStore(url, key_prefix=prefix, cache_megabytes=None if cached else 0)
+        yield serving(store)
         store.close()
 
 

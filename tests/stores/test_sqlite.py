@@ -14,6 +14,7 @@ import pytest
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import SQLiteStore, open_store
+from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores._revocations import Revocations
 from nullptr_auth.stores.base import Reservation
 
@@ -22,14 +23,18 @@ from .contract import T0, StoreContract, make_session, make_user
 
 class TestSQLiteStore(StoreContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SQLiteStore]:
-        store = SQLiteStore(tmp_path / "auth.db")
+    def store(self, tmp_path: Path, cached: bool) -> Iterator[SQLiteStore]:
+        store = SQLiteStore(
+            tmp_path / "auth.db", cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield store
         store.close()
 
     @pytest.fixture
-    def other_view(self, tmp_path: Path) -> Iterator[SQLiteStore]:
-        store = SQLiteStore(tmp_path / "auth.db")
+    def other_view(self, tmp_path: Path, cached: bool) -> Iterator[SQLiteStore]:
+        store = SQLiteStore(
+            tmp_path / "auth.db", cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield store
         store.close()
 

@@ -1,0 +1,218 @@
+"""One per-process cache of sessions for every store, kept exact by what invalidates it.
+
+Authentication reads a session on every request. A store that keeps its sessions on
+another machine pays a network round trip for each read, and even SQLite pays a GIL
+hand-off; so each store object keeps the sessions it has read here, least recently
+used first out, within a budget of bytes (:data:`DEFAULT_MEGABYTES` by default, enough
+for the 100,000 sessions of a busy site's working set).
+
+What keeps an entry exact is a :class:`Channel`, one per store: whoever changes a
+session tells the channel, and the channel answers a *stamp* for a session id, a value
+that changes whenever the session may have changed since. An entry is served only while
+the stamp taken *before* its read from the store is still the stamp now. The stores'
+channels:
+
+* SQLite: change counters in a memory-mapped file every process maps
+  (``_revocations.py``).
+* Redis: a connection of its own with ``CLIENT TRACKING`` (RESP3, broadcast mode) on the
+  sessions' keys; every write to one is pushed to every process (``_tracking.py``).
+* PostgreSQL: a connection of its own that ``LISTEN``\\ s; every change that ends or
+  changes a session sends ``NOTIFY`` in its own transaction (``_tracking.py``).
+
+A channel that cannot vouch for its stamps (its connection is down, reconnecting, or has
+not answered a heartbeat lately) answers ``None``: then nothing is served from the cache,
+and what is read is not kept. That is what "fail closed" means here.
+
+:meth:`SessionCache.peek` answers from memory alone, without I/O or waiting for a lock,
+so that an asynchronous server can answer a hit inline and send only misses to a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Final, Protocol
+
+from ..models import Session, User
+
+DEFAULT_MEGABYTES = 64
+MAX_AGE = 5.0
+"""Seconds an entry lives at most, whatever its channel says: a bound for the unforeseen."""
+SLOTS = 4096
+ENTRY_BYTES = 560
+"""What one entry weighs beyond its variable strings, measured with ``tracemalloc`` (a
+session of a user with no other session cached, its datetimes, the ordered-dict node)."""
+
+Found = tuple[User, Session]
+
+
+def megabytes_from(cache: str | None, cache_mb: str | None, given: float | None) -> float:
+    """The cache budget from a URL's ``?cache=off`` / ``?cache_mb=N`` or an argument.
+
+    :raises ValueError: for another ``cache`` value or a budget that is not a number >= 0.
+    """
+    if given is not None:
+        budget = given
+    elif cache not in (None, "on", "off"):
+        raise ValueError(f"cache={cache!r}: use cache=off (or on)")
+    elif cache == "off":
+        budget = 0.0
+    else:
+        try:
+            budget = DEFAULT_MEGABYTES if cache_mb is None else float(cache_mb)
+        except ValueError:
+            budget = -1.0
+    if not 0 <= budget < float("inf"):
+        raise ValueError(f"the cache budget must be a number of megabytes >= 0, not {budget!r}")
+    return budget
+
+
+class _Miss:
+    def __repr__(self) -> str:
+        return "MISS"
+
+
+MISS: Final = _Miss()
+"""What :meth:`SessionCache.peek` answers when only the store can tell."""
+
+
+class Channel(Protocol):
+    """What tells a cache that a session may have changed."""
+
+    def stamp(self, session_id: str, *, check: bool = False) -> Hashable | None:
+        """A value that changes whenever the session may have; ``None`` if the channel
+        cannot vouch for its values now. ``check``: make sure the channel is sound now
+        (a miss may afford a system call; a hit may not)."""
+
+
+class Slots:
+    """Change counters in this process, bumped by a channel's listener: a channel's
+    stamp is its connection's number, a global counter and the session's slot's."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * SLOTS
+        self.everything = 0
+
+    def bump(self, session_ids: list[str]) -> None:
+        counts = self.counts
+        for session_id in session_ids:
+            counts[slot(session_id)] += 1
+
+    def bump_all(self) -> None:
+        self.everything += 1
+
+
+def slot(session_id: str) -> int:
+    return zlib.crc32(session_id.encode("utf-8", "replace")) % SLOTS
+
+
+class SessionCache:
+    """Sessions this process has read, served while ``channel`` says they hold.
+
+    :param channel: what invalidates entries.
+    :param megabytes: the budget; ``0`` turns the cache off (every lookup reads).
+    :param max_age: seconds an entry is served at most.
+    :param clock: a monotonic clock.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        *,
+        megabytes: float = DEFAULT_MEGABYTES,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.channel = channel
+        self.budget = int(megabytes * 1024 * 1024)
+        self.max_age = max_age
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[Hashable, float, Found, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._interned: dict[object, object] = {}
+
+    def __repr__(self) -> str:
+        return f"<SessionCache {len(self._entries)} entries, {self._bytes:,} of {self.budget:,} B>"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes the entries are estimated to weigh."""
+        return self._bytes
+
+    def peek(self, session_id: str) -> Found | _Miss:
+        """The cached session, if it certainly holds now; else :data:`MISS`. No I/O and
+        no lock: safe to call on an event loop."""
+        entry = self._entries.get(session_id)
+        if entry is None:
+            return MISS
+        stamp, fresh_until, found, _ = entry
+        if self._clock() >= fresh_until or self.channel.stamp(session_id) != stamp:
+            return MISS
+        with contextlib.suppress(KeyError):  # another thread evicted it: the copy held
+            self._entries.move_to_end(session_id)
+        return found
+
+    def get(self, session_id: str, read: Callable[[], Found | None]) -> Found | None:
+        """The session from the cache, or from ``read`` (and then kept, if it may be)."""
+        found = self.peek(session_id)
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        if not self.budget:
+            return read()
+        stamp = self.channel.stamp(session_id, check=True)  # before the read: see above
+        fresh = read()
+        if fresh is None:
+            self.discard(session_id)
+        elif stamp is None:
+            self.clear()
+        else:
+            self._keep(session_id, stamp, fresh)
+        return fresh
+
+    def discard(self, session_id: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(session_id, None)
+            if entry is not None:
+                self._bytes -= entry[3]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._interned.clear()
+            self._bytes = 0
+
+    def _keep(self, session_id: str, stamp: Hashable, found: Found) -> None:
+        user, session = found
+        with self._lock:
+            user = self._intern(user)
+            weight = weight_of(found)
+            old = self._entries.pop(session_id, None)
+            if old is not None:
+                self._bytes -= old[3]
+            fresh_until = self._clock() + self.max_age
+            self._entries[session.id] = (stamp, fresh_until, (user, session), weight)
+            self._bytes += weight
+            while self._bytes > self.budget and self._entries:
+                self._bytes -= self._entries.popitem(last=False)[1][3]
+            if len(self._interned) > len(self._entries) + 1024:  # users no entry holds
+                self._interned.clear()
+
+    def _intern(self, user: User) -> User:
+        """One object per user: a user's sessions share it (and its two strings)."""
+        kept = self._interned.setdefault(user, user)
+        return kept if isinstance(kept, User) else user
+
+
+def weight_of(found: Found) -> int:
+    """The bytes an entry is charged: the fixed part and its strings a user's others
+    do not share."""
+    session = found[1]
+    return ENTRY_BYTES + len(session.user_agent) + len(session.ip) + len(session.device)
