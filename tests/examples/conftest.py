@@ -94,7 +94,7 @@ def example(request: pytest.FixtureRequest) -> Example:
     """Each example in turn; skipped when its framework is not installed."""
     example: Example = request.param
     if example.requires is not None:
-        env = "django42 or django52" if example.name == "django" else example.name
+        env = "django52, django60 or django61" if example.name == "django" else example.name
         pytest.importorskip(
             example.requires, reason=f"{example.requires} is not installed; tox -e {env} runs it"
         )
