@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -24,13 +25,30 @@ ROOT = Path(__file__).parents[1]
 pytestmark = pytest.mark.servers
 
 
+def _tracked() -> list[str]:
+    return subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and the wheel, built from this checkout as a release would be."""
+    """The sdist and the wheel, built as a release would be: from the tracked files alone.
+
+    Not from the checkout itself, whose leftover ``*.egg-info/SOURCES.txt`` would let
+    setuptools add files that MANIFEST.in forgot.
+    """
     pytest.importorskip("build", reason="build is not installed; tox -e package runs this")
+    source = ROOT
+    if (ROOT / ".git").exists():
+        source = tmp_path_factory.mktemp("source")
+        for name in _tracked():
+            if (ROOT / name).is_file():
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(source)],
         check=True,
         capture_output=True,
         timeout=600,
@@ -91,9 +109,7 @@ def test_the_version_comes_from_the_installed_metadata() -> None:
 def test_the_sdist_holds_every_tracked_file(dist: Path) -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout (an unpacked sdist): nothing to compare with")
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.split()
+    tracked = _tracked()
     with tarfile.open(_sdist(dist)) as sdist:
         shipped = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     missing = sorted(set(tracked) - shipped - {".gitignore"})
@@ -108,7 +124,11 @@ def test_the_suite_runs_from_the_unpacked_sdist(dist: Path, tmp_path: Path) -> N
     env = {**os.environ, "PYTHONPATH": str(source), "PYTHONDONTWRITEBYTECODE": "1"}
     where = subprocess.run(
         [sys.executable, "-c", "import nullptr_auth; print(nullptr_auth.__file__)"],
-        cwd=source, env=env, check=True, capture_output=True, text=True,
+        cwd=source,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(source)
     result = subprocess.run(
