@@ -22,7 +22,7 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterabl
             "remote_user": environ.get("REMOTE_USER"),
             "user": None if user is None else {"id": user.id, "username": user.username},
         }
-    ).encode()
+    ).encode() + b"\n"  # ends the line at a shell prompt, as the middleware's answers do
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
