@@ -83,12 +83,12 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            requests.get(f"{base}/ready", timeout=1)
+            requests.get(f"{base}/ready", timeout=5)
             return process, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
             time.sleep(0.05)
     process.kill()
     raise AssertionError(f"the server did not start:\n{log.read_text()}")

@@ -10,6 +10,7 @@ in the ``package`` env.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .services import free_port
+from .services import free_port, redis_url, scratch_key_prefix
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -220,3 +221,46 @@ def test_the_production_commands_serve_the_demo(clone: Path, server: str) -> Non
         assert answer.json() == {"path": "/hello", "remote_user": None, "user": None}
     finally:
         _stop(process)
+
+
+@pytest.mark.servers
+def test_the_two_servers_block_runs_twice(clone: Path, demo: int) -> None:
+    """The Redis block, pasted twice into the clone (whose .venv the demo made)."""
+    url = redis_url()
+    block = shell_blocks(section("Two servers on one Redis"))[0]
+    with scratch_key_prefix(url) as prefix:
+        first, second = free_port(), free_port()
+        script = (
+            block.replace("redis://127.0.0.1:6379/0?prefix=demo:", with_query(url, prefix))
+            .replace("localhost:8001", f"localhost:{first}")
+            .replace("--port 8001", f"--port {first}")
+            .replace("localhost:8002", f"localhost:{second}")
+            .replace("--port 8002", f"--port {second}")
+        )
+        assert "8001" not in script and "8002" not in script and "demo:" not in script
+        for paste in (1, 2):
+            shell = subprocess.Popen(
+                ["bash", "-c", script],
+                cwd=clone,
+                env=_environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                out, err = shell.communicate(timeout=600)
+            finally:
+                _stop(shell)
+                with contextlib.suppress(ProcessLookupError):  # servers a failed paste left
+                    os.killpg(shell.pid, signal.SIGTERM)
+            assert shell.returncode == 0, f"paste {paste}: {err}"
+            assert '"remote_user": "alice"' in out and "\n204\n" in out, out
+            assert out.rstrip().endswith(
+                '"code": "INVALID_SESSION", "message": '
+                '"The Username and Token headers do not name a live session."}}'
+            ), out
+
+
+def with_query(url: str, prefix: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
