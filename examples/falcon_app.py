@@ -14,6 +14,7 @@ or wherever ``NULLPTR_AUTH_DATABASE`` points::
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -24,11 +25,20 @@ from nullptr_auth import AuthMiddleware, Store, User
 DATABASE = os.environ.get("NULLPTR_AUTH_DATABASE", "sqlite:///nullptr_auth.db")
 
 
+NOT_LOGGED_IN = {"error": {"code": "AUTHORIZATION_REQUIRED", "message": "Log in first."}}
+
+
 def require_user(req: falcon.Request, resp: falcon.Response, resource: object, params: Any) -> None:
-    """A ``falcon.before`` hook: anonymous requests get 401 before the responder runs."""
+    """A ``falcon.before`` hook: anonymous requests get 401 before the responder runs.
+
+    ``falcon.HTTPStatus`` rather than ``falcon.HTTPUnauthorized``, so that the body has
+    the middleware's ``{"error": {"code", "message"}}`` shape instead of Falcon's own.
+    """
     if req.env["nullptr_auth.user"] is None:
-        raise falcon.HTTPUnauthorized(
-            title="AUTHORIZATION_REQUIRED", description="Log in first.", challenges=["Token"]
+        raise falcon.HTTPStatus(
+            falcon.HTTP_401,
+            headers={"Content-Type": falcon.MEDIA_JSON, "WWW-Authenticate": "Token"},
+            text=json.dumps(NOT_LOGGED_IN),
         )
 
 

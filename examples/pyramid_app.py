@@ -2,12 +2,14 @@
 
 :class:`NullptrAuthSecurityPolicy` makes the user the middleware authenticated
 Pyramid's identity, so ``request.identity``, ``request.authenticated_userid`` and view
-permissions work as usual: the protected views ask for ``permission="view"``, and
-Pyramid answers ``403 Forbidden`` to anonymous requests before the view runs. Run it
-from the repository root; users and sessions are kept in ``./nullptr_auth.db``, or
-wherever ``NULLPTR_AUTH_DATABASE`` points::
+permissions work as usual: the protected views ask for ``permission="view"``, and an
+anonymous request is refused before the view runs, with the ``401`` the other examples
+answer (a forbidden view turns Pyramid's ``403`` into it). Run it from the repository
+root; users and sessions are kept in ``./nullptr_auth.db``, or wherever
+``NULLPTR_AUTH_DATABASE`` points. Pyramid 2.1 still imports ``pkg_resources``, which
+setuptools 81 deprecates and 82 removes, hence the pin::
 
-    pip install -e . pyramid waitress
+    pip install -e . pyramid 'setuptools<81' waitress
     nullptr-auth user create alice
     waitress-serve --listen=127.0.0.1:8000 examples.pyramid_app:app
 """
@@ -18,6 +20,7 @@ import os
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPForbidden
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import Allowed, Denied
@@ -56,6 +59,18 @@ class NullptrAuthSecurityPolicy:
         return []
 
 
+NOT_LOGGED_IN = {"error": {"code": "AUTHORIZATION_REQUIRED", "message": "Log in first."}}
+
+
+def refused(error: HTTPForbidden, request: Request) -> Response:
+    """The forbidden view: ``401`` for an anonymous request, as the other examples answer."""
+    if request.identity is not None:
+        return error  # logged in, but not allowed: Pyramid's 403 stands
+    response = Response(json_body=NOT_LOGGED_IN, status=401)
+    response.headers["WWW-Authenticate"] = "Token"
+    return response
+
+
 def hello(request: Request) -> dict[str, str]:
     return {"hello": "world"}
 
@@ -82,6 +97,7 @@ def create_app(database: str | Store = DATABASE, **middleware_options: Any) -> A
             me, route_name="me", request_method="GET", renderer="json", permission="view"
         )
         config.add_view(echo, route_name="echo", request_method="POST", permission="view")
+        config.add_forbidden_view(refused)
         wsgi_app = config.make_wsgi_app()
     return AuthMiddleware(wsgi_app, database, **middleware_options)
 

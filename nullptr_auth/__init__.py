@@ -5,6 +5,9 @@ authenticated from its ``Username`` and ``Token`` headers, and the wrapped appli
 finds the user in ``environ["nullptr_auth.user"]``.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
 from .accounts import Accounts as Accounts
 from .accounts import UserSource as UserSource
 from .errors import AuthError as AuthError
@@ -13,6 +16,12 @@ from .models import Session as Session
 from .models import User as User
 from .stores import Store as Store
 from .stores import open_store as open_store
+
+try:
+    # The installed distribution's version: setup.cfg states it once, nothing copies it.
+    __version__ = _version("nullptr_auth")
+except _PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Accounts",

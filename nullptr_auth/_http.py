@@ -60,7 +60,8 @@ _FORM = "application/x-www-form-urlencoded"
 
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON answer; never cached, since these answers carry tokens or private data."""
-    response = Response(json.dumps(body), status=status, mimetype=_JSON)
+    # The newline ends the line at a shell prompt (curl); JSON parsers ignore it.
+    response = Response(json.dumps(body) + "\n", status=status, mimetype=_JSON)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -18,12 +18,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from importlib import resources
+from typing import NoReturn
 
-from werkzeug.serving import make_server
+from werkzeug.serving import LISTEN_QUEUE, make_server, select_address_family
 
+from . import __version__
+from ._store_errors import PoolLog, describe
+from .audit import utc_iso
 from .demo import demo_app
 from .errors import AuthError, StoreUnavailable
 from .middleware import AuthMiddleware
@@ -33,6 +38,16 @@ from .stores import DEFAULT_DATABASE, SQLiteStore
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
 SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
 BY = "the command line"
+DESCRIPTION = """\
+Run the demo server, and manage the users and sessions of a nullptr_auth store.
+
+The store is --database URL, else $NULLPTR_AUTH_DATABASE, else sqlite:///nullptr_auth.db.
+Errors are one line on standard error and exit status 1 (2 for a usage error).
+"""
+
+
+class CommandError(Exception):
+    """A failure the command line reports as one line, with its message as given."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,30 +56,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth = AuthMiddleware(demo_app, args.database, sessions=args.sessions, registration=True)
     except (ValueError, TypeError, ImportError) as error:
         return _fail(str(error))
-    try:
-        return int(args.command(auth, args) or 0)
-    except StoreUnavailable as error:
-        return _fail(f"{error.message} ({error.__cause__})")
-    except (AuthError, ValueError, TypeError) as error:
-        return _fail(str(error))
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        auth.store.close()
+    with PoolLog() as pool_log:
+        args.pool_log = pool_log
+        try:
+            return int(args.command(auth, args) or 0)
+        except StoreUnavailable as error:
+            return _fail(describe(error, auth.store, pool_log.reason))
+        except TypeError as error:  # redis-py's answer to an unknown URL parameter
+            return _fail(describe(error, auth.store))
+        except (AuthError, CommandError, ValueError) as error:
+            return _fail(str(error))
+        except KeyboardInterrupt:
+            if sys.stdin.isatty():
+                print(file=sys.stderr)  # end the line the prompt and ^C left open
+            _fail("interrupted")
+            return 130
+        finally:
+            auth.store.close()
 
 
-def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
-    server = make_server(args.host, args.port, auth, threaded=True)
+def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+    _check_store(auth)
+    args.pool_log.restore()  # from now on the pool's reconnection warnings are news
+    listener = _listen(args.host, args.port)
+    with listener:
+        server = make_server(args.host, args.port, auth, threaded=True, fd=listener.fileno())
     print(
         f"nullptr-auth: serving the demo app on http://{args.host}:{server.port}/"
-        f" with {auth.store!r}",
+        f" with {auth.store!r} (werkzeug's development server: not for production)",
         file=sys.stderr,
         flush=True,
     )
     try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nnullptr-auth: stopped", file=sys.stderr)
     finally:
         server.server_close()
+    return 0
+
+
+def _check_store(auth: AuthMiddleware) -> None:
+    """Ask the store for a user, a session and the signing key before listening.
+
+    A server whose store cannot be used would start and answer every login ``503``.
+    :raises StoreUnavailable:
+    """
+    auth.store.get_user("-")  # no username is "-"
+    auth.store.list_sessions("00000000-0000-0000-0000-000000000000")
+    auth.sessions.signer  # noqa: B018 -- reads, or creates and keeps, the signing key
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``. :raises CommandError: naming both."""
+    family = select_address_family(host, port)
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    try:
+        address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
+    except (socket.gaierror, UnicodeError) as error:
+        raise CommandError(f"cannot listen on {where}: unknown host {host!r} ({error})") from None
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(LISTEN_QUEUE)
+    except OSError as error:
+        listener.close()
+        raise CommandError(f"cannot listen on {where}: {error.strerror or error}") from None
+    return listener
 
 
 def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
@@ -93,8 +152,8 @@ def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 
 def _user_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
-    for user in auth.accounts.list():
-        print(f"{user.id}  {user.username}")
+    for user in auth.store.list_users():  # the records: they say who is disabled
+        print(f"{user.id}  {user.username}{'  disabled' if user.disabled else ''}")
 
 
 def _user_delete(auth: AuthMiddleware, args: argparse.Namespace) -> None:
@@ -141,13 +200,13 @@ def _session_purge(auth: AuthMiddleware, args: argparse.Namespace) -> None:
 
 
 def _session_line(session: Session, username: str) -> str:
-    ends_at = "never" if session.ends_at is None else session.ends_at.isoformat(timespec="seconds")
+    ends_at = "never" if session.ends_at is None else utc_iso(session.ends_at)
     return "  ".join(
         [
             session.id,
             username,
-            f"created {session.created_at.isoformat(timespec='seconds')}",
-            f"last seen {session.last_seen_at.isoformat(timespec='seconds')}",
+            f"created {utc_iso(session.created_at)}",
+            f"last seen {utc_iso(session.last_seen_at)}",
             f"expires {ends_at}",
             f"ip {session.ip or '-'}",
             f"device {session.device or '-'!r}",
@@ -157,14 +216,29 @@ def _session_line(session: Session, username: str) -> str:
 
 
 def _read_password() -> str:
-    """From a prompt (asked twice) on a terminal, else one line of standard input."""
+    """From a prompt (asked twice) on a terminal, else one line of standard input (UTF-8).
+
+    :raises CommandError: at the end of input (Ctrl-D), or on a line that is not UTF-8.
+    """
     if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password (again): ") != password:
-            raise ValueError("the two passwords differ")
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Password (again): ")
+        except EOFError:
+            print(file=sys.stderr)  # end the prompt's line, as Enter would have
+            raise CommandError("no password given (end of input)") from None
+        if again != password:
+            raise CommandError("the two passwords differ")
         return password
-    line = sys.stdin.readline()
-    return line[:-1] if line.endswith("\n") else line
+    stream = getattr(sys.stdin, "buffer", None)  # bytes, so the decoding is ours to check
+    try:
+        line = sys.stdin.readline() if stream is None else stream.readline().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("the password on standard input is not UTF-8 text") from None
+    if not line:
+        raise CommandError("no password given (standard input is empty)")
+    line = line[:-1] if line.endswith("\n") else line
+    return line[:-1] if line.endswith("\r") else line
 
 
 def _fail(message: str) -> int:
@@ -172,8 +246,31 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _port(text: str) -> int:
+    """``--port``: an integer from 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 0 to 65535")
+    return port
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one ``nullptr-auth: error:`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nullptr-auth: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nullptr-auth", description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog="nullptr-auth",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--database",
         default=os.environ.get(DATABASE_VARIABLE, DEFAULT_DATABASE),
@@ -186,9 +283,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the demo app behind the middleware")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    serve = commands.add_parser(
+        "serve",
+        help="run the demo app behind the middleware (werkzeug's development server)",
+        description="Run the demo app behind the middleware on werkzeug's threaded "
+        "development server, after checking that the store can be used. Not for "
+        "production: see the README's 'Running in production'.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks a free one")
     serve.set_defaults(command=_serve)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the API")

@@ -148,13 +148,13 @@ class AccountError(AuthError):
 
 class InvalidUsername(AccountError):
     default_message = (
-        "A username has 3 to 32 ASCII letters, digits, underscores or hyphens "
-        "and does not start with an underscore."
+        "The username is not valid: it must have 3 to 32 ASCII letters, digits, "
+        "underscores or hyphens, and not start with an underscore."
     )
 
 
 class InvalidPassword(AccountError):
-    default_message = "A password has more than 8 characters."
+    default_message = "The password is too short: it must have more than 8 characters."
 
 
 class UsernameTaken(AccountError):

@@ -148,7 +148,9 @@ class Passwords:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidPassword()
         if len(password) > self.max_length:
-            raise InvalidPassword(f"A password has at most {self.max_length} characters.")
+            raise InvalidPassword(
+                f"The password is too long: it may have at most {self.max_length} characters."
+            )
         if self._blocklist is not None and self._blocklist(password):
             raise InvalidPassword("This password is too common; choose another.")
 

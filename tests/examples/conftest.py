@@ -33,14 +33,12 @@ class Example:
     :param module: the module with the app factory.
     :param factory: the factory's name.
     :param requires: the framework's import name; ``None`` for plain WSGI.
-    :param anonymous_status: what the protected routes answer to anonymous requests.
     """
 
     name: str
     module: str
     factory: str = "create_app"
     requires: str | None = None
-    anonymous_status: int = 401
 
     @property
     def server_target(self) -> str:
@@ -57,7 +55,7 @@ DJANGO = Example("django", "examples.django_app.wsgi", "create_application", req
 EXAMPLES = [
     Example("flask", "examples.flask_app", requires="flask"),
     DJANGO,
-    Example("pyramid", "examples.pyramid_app", requires="pyramid", anonymous_status=403),
+    Example("pyramid", "examples.pyramid_app", requires="pyramid"),
     Example("falcon", "examples.falcon_app", requires="falcon"),
     Example("bottle", "examples.bottle_app", requires="bottle"),
     Example("wsgi", "examples.wsgi_app"),
@@ -94,7 +92,7 @@ def example(request: pytest.FixtureRequest) -> Example:
     """Each example in turn; skipped when its framework is not installed."""
     example: Example = request.param
     if example.requires is not None:
-        env = "django42 or django52" if example.name == "django" else example.name
+        env = "django52, django60 or django61" if example.name == "django" else example.name
         pytest.importorskip(
             example.requires, reason=f"{example.requires} is not installed; tox -e {env} runs it"
         )
