@@ -64,16 +64,21 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield with_query(url, "table_prefix", prefix)
 
 
-def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server on a free ``{port}`` with the shared configuration; wait for it."""
+def start(
+    command: list[str], database: str, log: Path, **variables: str | None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on a free ``{port}`` with the shared configuration (and environment
+    ``variables`` over it, ``None`` to unset one); wait for it."""
     port = free_port()
-    environment = {
+    settings = {
         **os.environ,
         "NULLPTR_AUTH_DATABASE": database,
         "NULLPTR_AUTH_SECRET_KEYS": SECRET_KEYS,
         "NULLPTR_AUTH_TEST_CHEAP_HASHING": "1",
         "PYTHONPATH": str(ROOT),
+        **variables,
     }
+    environment = {name: value for name, value in settings.items() if value is not None}
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", *(part.format(port=port) for part in command)],
@@ -83,26 +88,28 @@ def start(command: list[str], database: str, log: Path) -> tuple[subprocess.Pope
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60  # workers importing on a loaded machine take a while
     while time.monotonic() < deadline and process.poll() is None:
         try:
             requests.get(f"{base}/ready", timeout=5)
             return process, base
-        except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.05)
     process.kill()
+    process.wait(timeout=10)
     raise AssertionError(f"the server did not start:\n{log.read_text()}")
 
 
-@pytest.fixture
-def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
+def gunicorn_command(workers: int = WORKERS) -> list[str]:
+    """gunicorn serving ``tests/worker_app.py`` with sync workers; skips if not installed."""
     if importlib.util.find_spec("gunicorn") is None:
         missing("gunicorn is not installed")
-    command = ["gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-               "--no-control-socket",  # one shared ~/.gunicorn socket clashes across runs
-               "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
-    process, base = start(command, database, tmp_path / "gunicorn.log")
-    yield base
+    return ["gunicorn", "--workers", str(workers), "--worker-class", "sync",
+            "--no-control-socket",  # one shared ~/.gunicorn socket clashes across runs
+            "--bind", "127.0.0.1:{port}", "tests.worker_app:application"]  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=60)
@@ -110,6 +117,13 @@ def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
         process.kill()
         process.wait(timeout=10)
         raise
+
+
+@pytest.fixture
+def gunicorn(database: str, tmp_path: Path) -> Iterator[str]:
+    process, base = start(gunicorn_command(), database, tmp_path / "gunicorn.log")
+    yield base
+    stop(process)
 
 
 @dataclass
