@@ -21,11 +21,13 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from werkzeug.serving import make_server
 
 from .demo import demo_app
 from .errors import AuthError, StoreUnavailable
+from .metrics import Metrics, metrics_app
 from .middleware import AuthMiddleware
 from .models import Session
 from .stores import DEFAULT_DATABASE, SQLiteStore
@@ -33,12 +35,23 @@ from .stores import DEFAULT_DATABASE, SQLiteStore
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
 SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
 BY = "the command line"
+DEMO_TRANSPORTS: dict[str, Any] = {
+    "transports": ("headers", "bearer", "cookie"),
+    "cookie_insecure_localhost": True,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        auth = AuthMiddleware(demo_app, args.database, sessions=args.sessions, registration=True)
+        auth = AuthMiddleware(
+            demo_app,
+            args.database,
+            sessions=args.sessions,
+            registration=True,
+            **DEMO_TRANSPORTS,  # issue 15: every transport, the cookie over http on localhost
+            metrics=Metrics() if getattr(args, "metrics", False) else None,
+        )
     except (ValueError, TypeError, ImportError) as error:
         return _fail(str(error))
     try:
@@ -53,8 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth.store.close()
 
 
-def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
-    server = make_server(args.host, args.port, auth, threaded=True)
+def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> int | None:
+    try:
+        app = auth if auth.metrics is None else metrics_app(auth, auth.metrics)
+    except ImportError as error:  # serve --metrics without the extra
+        return _fail(str(error))
+    server = make_server(args.host, args.port, app, threaded=True)
     print(
         f"nullptr-auth: serving the demo app on http://{args.host}:{server.port}/"
         f" with {auth.store!r}",
@@ -65,6 +82,7 @@ def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+    return None
 
 
 def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
@@ -189,6 +207,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the demo app behind the middleware")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="count into Prometheus metrics, shown on /metrics (needs nullptr_auth[prometheus])",
+    )
     serve.set_defaults(command=_serve)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the API")

@@ -115,6 +115,7 @@ class Options:
         problems = _Problems()
         problems.check_transports(self)
         problems.check_on_event(self.on_event)
+        problems.check_metrics(self.metrics)
         problems.check_user_source(self.users, self.registration)
         problems.check_hasher(self.password_hasher, self.allow_weak_hashing_for_tests)
         problems.check_keys(self.secret_keys)
@@ -189,6 +190,12 @@ class _Problems:
             events.hooks_from(hooks)
         except TypeError as error:
             self.type_errors.append(str(error))
+
+    def check_metrics(self, metrics: object) -> None:
+        from .metrics import Metrics  # metrics imports events only; kept off import time
+
+        if metrics is not None and not isinstance(metrics, Metrics):
+            self.type_errors.append("metrics must be a nullptr_auth.metrics.Metrics or None")
 
     def check_keys(self, keys: tuple[bytes, ...]) -> None:
         empty = sum(1 for key in keys if isinstance(key, bytes) and not key)

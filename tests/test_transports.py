@@ -277,3 +277,23 @@ def test_a_login_answers_when_the_session_ends(make_auth: MakeAuth) -> None:
             "/session", {"username": "alice", "password": PASSWORD}
         )
         assert answer.json["expires_at"] == expected
+
+
+def test_the_openapi_document_names_every_transport() -> None:
+    import json
+    from importlib import resources
+
+    from nullptr_auth import csrf, transports
+
+    document = json.loads(
+        resources.files("nullptr_auth").joinpath("openapi.json").read_text(encoding="utf-8")
+    )
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["Bearer"] == {**schemes["Bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["SessionCookie"]["in"] == "cookie"
+    assert schemes["SessionCookie"]["name"] == transports.HOST_COOKIE
+    assert (schemes["CsrfToken"]["in"], schemes["CsrfToken"]["name"]) == ("header", csrf.HEADER)
+    listing = document["paths"]["/session"]["get"]["security"]
+    assert {"Bearer": []} in listing and {"SessionCookie": []} in listing
+    logout = document["paths"]["/session"]["delete"]["security"]
+    assert {"SessionCookie": [], "CsrfToken": []} in logout
