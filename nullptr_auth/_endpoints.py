@@ -25,6 +25,7 @@ from .config import Options
 from .models import Session, User
 from .sessions import Sessions
 from .throttle import Throttle
+from .transports import Transports
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -56,6 +57,7 @@ class Endpoints:
         audit: Audit,
         *,
         identify: Callable[[WSGIEnvironment], Identity | None],
+        transports: Transports,
         login_throttle: Throttle | None,
         lookup_throttle: Throttle | None,
         registration_throttle: Throttle | None,
@@ -65,6 +67,7 @@ class Endpoints:
         self._accounts = accounts
         self._audit = audit
         self._identify = identify
+        self._transports = transports
         self._login_throttle = login_throttle
         self._lookup_throttle = lookup_throttle
         self._registration_throttle = registration_throttle
@@ -95,6 +98,7 @@ class Endpoints:
         return identity
 
     def _login(self, request: Request) -> Response:
+        self._check_login_origin(request)
         fields = _http.read_fields(request, self._options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
@@ -109,8 +113,8 @@ class Endpoints:
                 raise
             raise errors.CredentialsError() from error
         session_id = self._sessions.signer.session_id(token)
-        self._audit.record("login.succeeded", session_id=session_id, **origin)
-        return _http.json_response({"user_id": user.id, "session_token": token})
+        self._audit.record("login.succeeded", user_id=user.id, session_id=session_id, **origin)
+        return self._logged_in(request, user, token)
 
     def _list_sessions(self, request: Request) -> Response:
         user, current = self._caller(request.environ)
@@ -128,7 +132,10 @@ class Endpoints:
         user, current = self._caller(request.environ)
         self._sessions.end(current.id)
         self._record("logout", request, user, current.id)
-        return _http.no_content()
+        response = _http.no_content()
+        for value in self._transports.logout_cookies(_http.own_origin(request.environ)):
+            response.headers.add("Set-Cookie", value)
+        return response
 
     def _end_session(self, request: Request, session_id: str) -> Response:
         user, current = self._caller(request.environ)
@@ -154,6 +161,7 @@ class Endpoints:
         return _http.json_response({"available": self._accounts.is_available(username)})
 
     def _register(self, request: Request) -> Response:
+        self._check_login_origin(request)
         fields = _http.read_fields(request, self._options.max_body_size)
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
@@ -163,7 +171,29 @@ class Endpoints:
         self._count_lookup(request, username)
         user, token = self._sessions.register(username, password, **client)
         self._record("user.registered", request, user, self._sessions.signer.session_id(token))
-        return _http.json_response({"user_id": user.id, "session_token": token})
+        return self._logged_in(request, user, token)
+
+    # -- transports (nullptr_auth/transports.py): plain values in and out ---------------
+    def _logged_in(self, request: Request, user: User, token: str) -> Response:
+        """A new session's answer: its token, its end, and the cookies if they are on."""
+        ends_at = self._sessions.new_session_ends_at()
+        body: dict[str, object] = {
+            "user_id": user.id,
+            "session_token": token,
+            "expires_at": None if ends_at is None else utc_iso(ends_at),
+        }
+        response = _http.json_response(self._transports.login_body(body, token))
+        for value in self._transports.login_cookies(token, _http.own_origin(request.environ)):
+            response.headers.add("Set-Cookie", value)
+        return response
+
+    def _check_login_origin(self, request: Request) -> None:
+        """With cookies on, a login must not come from another site's page."""
+        self._transports.check_login_origin(
+            origin=request.environ.get("HTTP_ORIGIN"),
+            fetch_site=request.environ.get("HTTP_SEC_FETCH_SITE"),
+            own_origin=_http.own_origin(request.environ),
+        )
 
     def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
         """What a new session records about the device that opened it.
@@ -209,6 +239,7 @@ class Endpoints:
         self._audit.record(
             event,
             username=user.username,
+            user_id=user.id,
             session_id=session_id,
             **self._origin(request.environ),
             **details,

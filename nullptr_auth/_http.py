@@ -20,7 +20,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_content_length
 
-from . import errors
+from . import csrf, errors
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -44,6 +44,7 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
     errors.InvalidUsername: (400, "INVALID_USERNAME"),
     errors.InvalidPassword: (400, "INVALID_PASSWORD"),
     errors.UsernameTaken: (409, "USERNAME_TAKEN"),
+    errors.CsrfFailed: (403, "CSRF_FAILED"),
     errors.TooManyAttempts: (429, "TOO_MANY_ATTEMPTS"),
     errors.ServiceUnavailable: (503, "SERVICE_UNAVAILABLE"),
 }
@@ -207,6 +208,12 @@ def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
         if len(forwarded) >= trusted_proxies and forwarded[-trusted_proxies]:
             address = forwarded[-trusted_proxies]
     return address[:64]
+
+
+def own_origin(environ: WSGIEnvironment) -> str:
+    """The request's own origin, as a browser would write ``Origin`` for it."""
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return csrf.origin_of(environ.get("wsgi.url_scheme", "http"), host)
 
 
 def origin(environ: WSGIEnvironment, trusted_proxies: int) -> dict[str, str]:

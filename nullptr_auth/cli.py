@@ -22,7 +22,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from importlib import resources
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from werkzeug.serving import LISTEN_QUEUE, make_server, select_address_family
 
@@ -31,6 +31,7 @@ from ._store_errors import PoolLog, describe
 from .audit import utc_iso
 from .demo import demo_app
 from .errors import AuthError, StoreUnavailable
+from .metrics import Metrics, metrics_app
 from .middleware import AuthMiddleware
 from .models import Session
 from .stores import DEFAULT_DATABASE, SQLiteStore
@@ -38,6 +39,10 @@ from .stores import DEFAULT_DATABASE, SQLiteStore
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
 SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
 BY = "the command line"
+DEMO_TRANSPORTS: dict[str, Any] = {
+    "transports": ("headers", "bearer", "cookie"),
+    "cookie_insecure_localhost": True,
+}
 DESCRIPTION = """\
 Run the demo server, and manage the users and sessions of a nullptr_auth store.
 
@@ -53,7 +58,14 @@ class CommandError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        auth = AuthMiddleware(demo_app, args.database, sessions=args.sessions, registration=True)
+        auth = AuthMiddleware(
+            demo_app,
+            args.database,
+            sessions=args.sessions,
+            registration=True,
+            **DEMO_TRANSPORTS,  # issue 15: every transport, the cookie over http on localhost
+            metrics=Metrics() if getattr(args, "metrics", False) else None,
+        )
     except (ValueError, TypeError, ImportError) as error:
         return _fail(str(error))
     with PoolLog() as pool_log:
@@ -78,9 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> int:
     _check_store(auth)
     args.pool_log.restore()  # from now on the pool's reconnection warnings are news
+    try:
+        app = auth if auth.metrics is None else metrics_app(auth, auth.metrics)
+    except ImportError as error:  # serve --metrics without the extra
+        raise CommandError(str(error)) from None
     listener = _listen(args.host, args.port)
     with listener:
-        server = make_server(args.host, args.port, auth, threaded=True, fd=listener.fileno())
+        server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
     print(
         f"nullptr-auth: serving the demo app on http://{args.host}:{server.port}/"
         f" with {auth.store!r} (werkzeug's development server: not for production)",
@@ -292,6 +308,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks a free one")
+    serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="count into Prometheus metrics, shown on /metrics (needs nullptr_auth[prometheus])",
+    )
     serve.set_defaults(command=_serve)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of the API")

@@ -36,6 +36,21 @@ option                    default             why
                                               trusted server set it
 ``users``                 ``None``            the store's own users; pass a ``UserSource``
                                               to log in against the application's users
+``transports``            ``("headers",)``    the contract's Username and Token; ``"bearer"``
+                                              and ``"cookie"`` are opt-in (see
+                                              :mod:`nullptr_auth.transports`)
+``cookie_name``           ``None``            ``__Host-nullptr_auth``: a ``__Host-`` cookie
+                                              cannot be set by a sibling subdomain or over
+                                              http; ``nullptr_auth`` when that is impossible
+``cookie_domain``         ``None``            host-only: no other host sees the cookie
+``cookie_insecure_``      ``False``           ``Secure`` stays on except for requests to
+``localhost``                                 ``http://localhost`` when this is ``True``
+``session_token_in_body`` ``True``            the contract's login answer; ``False`` keeps
+                                              the token out of reach of page scripts
+``trusted_origins``       ``()``              only the request's own origin may change state
+                                              with a cookie; list the others
+``on_event``              ``None``            hooks are the application's choice
+``metrics``               ``None``            counting is opt-in (:mod:`nullptr_auth.metrics`)
 ========================  ==================  =============================================
 """
 
@@ -49,6 +64,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import argon2
 
+from . import events, transports
 from ._paths import is_canonical
 from .accounts import UserSource
 from .passwords import MIN_PASSWORD_LENGTH, weakness
@@ -86,9 +102,20 @@ class Options:
     password_hasher: object
     allow_weak_hashing_for_tests: bool
     users: object
+    transports: tuple[str, ...] = ("headers",)
+    cookie_name: str | None = None
+    cookie_domain: str | None = None
+    cookie_insecure_localhost: bool = False
+    session_token_in_body: bool = True
+    trusted_origins: tuple[str, ...] = ()
+    on_event: object = None
+    metrics: object = None
 
     def __post_init__(self) -> None:
         problems = _Problems()
+        problems.check_transports(self)
+        problems.check_on_event(self.on_event)
+        problems.check_metrics(self.metrics)
         problems.check_user_source(self.users, self.registration)
         problems.check_hasher(self.password_hasher, self.allow_weak_hashing_for_tests)
         problems.check_keys(self.secret_keys)
@@ -97,7 +124,14 @@ class Options:
         problems.check_int("trusted_proxies", self.trusted_proxies, minimum=0)
         if self.max_concurrent_hashes is not None:
             problems.check_int("max_concurrent_hashes", self.max_concurrent_hashes, minimum=1)
-        for name in ("registration", "reveal_unknown_users", "throttling", "trust_remote_user"):
+        for name in (
+            "registration",
+            "reveal_unknown_users",
+            "throttling",
+            "trust_remote_user",
+            "cookie_insecure_localhost",
+            "session_token_in_body",
+        ):
             problems.check_type(name, getattr(self, name), bool)
         for name in ("session_lifetime", "idle_timeout"):
             problems.check_duration(name, getattr(self, name), optional=True)
@@ -144,6 +178,24 @@ class _Problems:
             return True
         self.type_errors.append(f"{name} must be {expected.__name__}, not {type(value).__name__}")
         return False
+
+    def check_transports(self, options: Options) -> None:
+        found = transports.type_problems(options)
+        self.type_errors += found
+        if not found:
+            self.value_errors += transports.value_problems(options)
+
+    def check_on_event(self, hooks: object) -> None:
+        try:
+            events.hooks_from(hooks)
+        except TypeError as error:
+            self.type_errors.append(str(error))
+
+    def check_metrics(self, metrics: object) -> None:
+        from .metrics import Metrics  # metrics imports events only; kept off import time
+
+        if metrics is not None and not isinstance(metrics, Metrics):
+            self.type_errors.append("metrics must be a nullptr_auth.metrics.Metrics or None")
 
     def check_keys(self, keys: tuple[bytes, ...]) -> None:
         empty = sum(1 for key in keys if isinstance(key, bytes) and not key)

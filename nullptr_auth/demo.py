@@ -6,6 +6,10 @@ application saw in its environ, so the middleware's effect can be watched with c
 
     gunicorn --workers 4 'nullptr_auth.demo:create_app()'
     waitress-serve --call nullptr_auth.demo:create_app
+
+One path is a page instead: ``GET /demo.html``, a browser session with the cookie
+transport (log in, call the app with ``fetch(..., {credentials: "include"})`` and the
+CSRF token, log out), which the browser test drives in headless Chromium.
 """
 
 from __future__ import annotations
@@ -22,7 +26,56 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
+PAGE_PATH = "/demo.html"
+PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>nullptr_auth demo</title></head>
+<body>
+<form id="login"><input name="username" placeholder="username">
+<input name="password" type="password" placeholder="password"><button>log in</button></form>
+<button id="whoami">who am I?</button> <button id="change">POST /hello</button>
+<button id="logout">log out</button>
+<pre id="out"></pre>
+<script>
+// The session cookie is HttpOnly: no script reads it. The CSRF cookie is readable
+// on purpose; every state-changing request echoes it in X-CSRF-Token.
+function csrf() {
+  const found = document.cookie.split("; ").find(c => c.split("=")[0].endsWith("_csrf"));
+  return found ? found.split("=")[1] : "";
+}
+async function call(method, path, body) {
+  const headers = {"X-CSRF-Token": csrf()};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const answer = await fetch(path, {method, headers, credentials: "include",
+                                    body: body === undefined ? undefined : JSON.stringify(body)});
+  const text = await answer.text();
+  const shown = {status: answer.status, body: text ? JSON.parse(text) : null};
+  document.getElementById("out").textContent = JSON.stringify(shown, null, 2);
+  return shown;
+}
+const login = (username, password) => call("POST", "/session", {username, password});
+const whoami = () => call("GET", "/hello");
+const change = () => call("POST", "/hello");
+const logout = () => call("DELETE", "/session");
+document.getElementById("login").onsubmit = event => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  login(form.get("username"), form.get("password"));
+};
+document.getElementById("whoami").onclick = whoami;
+document.getElementById("change").onclick = change;
+document.getElementById("logout").onclick = logout;
+</script>
+</body></html>
+"""
+
+
 def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == PAGE_PATH and environ.get("REQUEST_METHOD") == "GET":
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(PAGE)))],
+        )
+        return [PAGE]
     user = environ.get("nullptr_auth.user")
     body = json.dumps(
         {

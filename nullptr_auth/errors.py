@@ -25,6 +25,7 @@ Catch :class:`AuthError` to handle them all from Python::
     │   ├── InvalidPassword          INVALID_PASSWORD
     │   ├── UsernameTaken            USERNAME_TAKEN
     │   └── UserNotFound             (Python and command line only)
+    ├── CsrfFailed                   CSRF_FAILED: a cookie's request from another site
     ├── TooManyAttempts              TOO_MANY_ATTEMPTS (carries ``retry_after``)
     └── ServiceUnavailable           SERVICE_UNAVAILABLE
         ├── StoreUnavailable         the store cannot be reached
@@ -163,6 +164,24 @@ class UsernameTaken(AccountError):
 
 class UserNotFound(AccountError):
     default_message = "No user has this username."
+
+
+class CsrfFailed(AuthError):
+    """A state-changing request authenticated by the session cookie did not show that
+    the site's own page sent it (see :mod:`nullptr_auth.csrf`).
+
+    Carries why, for the audit log only: ``"cross-site"``, ``"cross-origin"``,
+    ``"no-token"`` or ``"wrong-token"``.
+    """
+
+    default_message = (
+        "This request changes state with the session cookie, and did not come from this"
+        " site's pages with its X-CSRF-Token."
+    )
+
+    def __init__(self, reason: str = "no-token", message: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TooManyAttempts(AuthError):

@@ -24,30 +24,35 @@ table) in ``_http.py``. No other module knows there is a web.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import argon2
 
-from . import _http, _paths, errors
+from . import _http, _paths, errors, events
 from ._endpoints import Endpoints, Identity
 from .accounts import Accounts, UserSource
 from .audit import Audit
 from .config import DEFAULT_MAX_SESSIONS, Options, RequireAuth, secret_keys_from
+from .metrics import Metrics
 from .passwords import Blocklist, Passwords
 from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
 from .stores.split import SplitStore
 from .throttle import LOOKUP_RULES, REGISTRATION_RULES, RULES, Throttle
+from .transports import Transports
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from werkzeug.wrappers import Response
+
+    from .transports import Credentials
 
 USER_KEY = "nullptr_auth.user"
 SESSION_KEY = "nullptr_auth.session"
 PATH_KEY = "nullptr_auth.path"
-MAX_USERNAME_HEADER = 256
 
 
 def _utc_now() -> datetime:
@@ -103,6 +108,24 @@ class AuthMiddleware:
     :param users: a :class:`~nullptr_auth.UserSource` to check logins against the
         application's own users instead of the store's.
     :param clock: returns the current time as an aware UTC datetime.
+    :param transports: what may carry a session: ``"headers"`` (``Username`` and
+        ``Token``), ``"bearer"`` (``Authorization: Bearer``), ``"cookie"`` (a browser
+        session with CSRF checks); see :mod:`nullptr_auth.transports`.
+    :param cookie_name: the session cookie's name (default ``__Host-nullptr_auth``,
+        or ``nullptr_auth`` with a ``cookie_domain`` or ``cookie_insecure_localhost``).
+    :param cookie_domain: share the cookie with this domain's subdomains (host-only
+        by default).
+    :param cookie_insecure_localhost: leave ``Secure`` off the cookies set in answer to
+        ``http://localhost`` (127.0.0.1, [::1]), for development; every other host
+        still gets ``Secure``.
+    :param session_token_in_body: ``False`` leaves ``session_token`` out of the login
+        answer, so that only the ``HttpOnly`` cookie holds it.
+    :param trusted_origins: origins besides the request's own whose pages may change
+        state with the cookie (``"https://app.example"``).
+    :param on_event: a callable, or a list of them, called with every audit event as
+        an :class:`~nullptr_auth.events.Event`; see :mod:`nullptr_auth.events`.
+    :param metrics: a :class:`~nullptr_auth.metrics.Metrics` to count into (it may be
+        shared by several middlewares); export it with Prometheus or OpenTelemetry.
 
     :raises TypeError, ValueError: naming every invalid option at once.
     """
@@ -134,6 +157,14 @@ class AuthMiddleware:
         allow_weak_hashing_for_tests: bool = False,
         users: UserSource | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        transports: Sequence[str] = ("headers",),
+        cookie_name: str | None = None,
+        cookie_domain: str | None = None,
+        cookie_insecure_localhost: bool = False,
+        session_token_in_body: bool = True,
+        trusted_origins: Sequence[str] = (),
+        on_event: events.OnEvent = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.options = Options(
             secret_keys=secret_keys_from(secret_keys),
@@ -155,8 +186,17 @@ class AuthMiddleware:
             password_hasher=password_hasher,
             allow_weak_hashing_for_tests=allow_weak_hashing_for_tests,
             users=users,
+            transports=_tuple(transports),
+            cookie_name=cookie_name,
+            cookie_domain=cookie_domain,
+            cookie_insecure_localhost=cookie_insecure_localhost,
+            session_token_in_body=session_token_in_body,
+            trusted_origins=_tuple(trusted_origins),
+            on_event=on_event,
+            metrics=metrics,
         )
         self.app = app
+        self.transports = Transports(self.options)
         self.store = _store(database, sessions)
         passwords = Passwords(
             password_hasher,
@@ -176,13 +216,18 @@ class AuthMiddleware:
             max_sessions_per_user=max_sessions_per_user,
             evict_oldest=session_limit_policy == "evict_oldest",
         )
-        self.audit = Audit(clock)
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.watch_cache(self.store)
+        metered = () if metrics is None else (metrics.on_event,)
+        self.audit = Audit(clock, events.hooks_from(on_event) + metered)
         self._endpoints = Endpoints(
             self.options,
             self.sessions,
             self.accounts,
             self.audit,
             identify=self._identify,
+            transports=self.transports,
             login_throttle=Throttle(self.store, clock, RULES) if throttling else None,
             lookup_throttle=(
                 Throttle(self.store, clock, LOOKUP_RULES)
@@ -211,13 +256,13 @@ class AuthMiddleware:
         if path.startswith(self._owned_prefixes):
             response = self._endpoints.answer(environ, path)
             if response is not None:
-                return response(environ, start_response)
+                return self._refused(response, environ)(environ, start_response)
         try:
             identity = self._identify(environ)
             if identity is None and self._requires_auth(environ, raw_path):
                 raise errors.AuthorizationRequired()
         except errors.AuthError as error:
-            return _http.error_response(error)(environ, start_response)
+            return self._refused(_http.error_response(error), environ)(environ, start_response)
         except Exception:
             return _http.internal_error_response()(environ, start_response)
         if identity is not None:
@@ -231,34 +276,76 @@ class AuthMiddleware:
         :raises InvalidSession: for one header without the other or a pair that names
             no live session; the audit log records why.
         """
+        started = time.perf_counter() if self.metrics is not None else 0.0
         try:
             return self._authenticate(environ)
-        except errors.InvalidSession as error:
+        except (errors.InvalidSession, errors.CsrfFailed) as error:
             self.audit.record(
-                "session.rejected",
+                "session.rejected" if isinstance(error, errors.InvalidSession) else "csrf.failed",
                 reason=error.reason,
                 username=environ.get("HTTP_USERNAME"),
                 **_http.origin(environ, self.options.trusted_proxies),
             )
             raise
+        finally:
+            if self.metrics is not None:  # metrics.py: one counter, no lock
+                self.metrics.authenticated(time.perf_counter() - started)
 
     def _authenticate(self, environ: WSGIEnvironment) -> Identity | None:
-        username = environ.get("HTTP_USERNAME") or None
-        token = environ.pop("HTTP_TOKEN", None) or None
         if not self.options.trust_remote_user:
             environ.pop("REMOTE_USER", None)
+            environ.pop("AUTH_TYPE", None)
         environ[USER_KEY] = environ[SESSION_KEY] = None
-        if username is None and token is None:
+        credentials = self._presented(environ)
+        if credentials is None:
             return None
-        if username is None or token is None:
-            raise errors.InvalidSession("half-pair")
-        if len(username) > MAX_USERNAME_HEADER or not username.isascii():
-            raise errors.InvalidSession("malformed")
-        user, session = self.sessions.authenticate(username.lower(), token)
+        user, session = self.sessions.authenticate(credentials.username, credentials.token)
+        if credentials.by_cookie_alone:
+            self.transports.check_csrf(
+                environ["REQUEST_METHOD"],
+                credentials,
+                origin=environ.get("HTTP_ORIGIN"),
+                fetch_site=environ.get("HTTP_SEC_FETCH_SITE"),
+                csrf_header=environ.get("HTTP_X_CSRF_TOKEN"),
+                own_origin=_http.own_origin(environ),
+            )
+        self._hide_credentials(environ, credentials.carried_by)
         environ[USER_KEY] = user
         environ[SESSION_KEY] = session
         environ["REMOTE_USER"] = user.username
+        environ["AUTH_TYPE"] = credentials.auth_type
         return user, session
+
+    # -- transports (nullptr_auth/transports.py): a few plain values in and out ----------
+    def _presented(self, environ: WSGIEnvironment) -> Credentials | None:
+        """The credentials of the enabled transports; ``Token`` leaves the environ."""
+        transports = self.transports
+        return transports.presented(
+            username=environ.get("HTTP_USERNAME") if transports.headers else None,
+            token=environ.pop("HTTP_TOKEN", None) if transports.headers else None,
+            authorization=environ.get("HTTP_AUTHORIZATION") if transports.bearer else None,
+            cookie=environ.get("HTTP_COOKIE") if transports.cookie else None,
+        )
+
+    def _hide_credentials(self, environ: WSGIEnvironment, carried_by: frozenset[str]) -> None:
+        """What carried the token never reaches the application."""
+        if "bearer" in carried_by:
+            del environ["HTTP_AUTHORIZATION"]
+        if "cookie" in carried_by:
+            environ["HTTP_COOKIE"] = self.transports.cookie_for_app(environ["HTTP_COOKIE"])
+
+    def _refused(self, response: Response, environ: WSGIEnvironment) -> Response:
+        """A 401 names every transport's challenge and clears a dead session cookie."""
+        if self.metrics is not None:
+            self.metrics.answered(response.status_code)
+        if response.status_code == 401 and not self.transports.default:
+            del response.headers["WWW-Authenticate"]
+            for challenge in self.transports.challenges(environ.get("HTTP_AUTHORIZATION")):
+                response.headers.add("WWW-Authenticate", challenge)
+            cookie, own_origin = environ.get("HTTP_COOKIE"), _http.own_origin(environ)
+            for value in self.transports.unauthorized_cookies(cookie, own_origin):
+                response.headers.add("Set-Cookie", value)
+        return response
 
     def _requires_auth(self, environ: WSGIEnvironment, raw_path: str) -> bool:
         """Whether ``require_auth`` covers the request.
@@ -277,6 +364,11 @@ class AuthMiddleware:
             for path in _paths.spellings(raw_path)
             for prefix, subtree in self._prefixes
         )
+
+
+def _tuple(value: Sequence[str]) -> tuple[str, ...]:
+    """A list option as a tuple; a string stays one, for Options to refuse."""
+    return value if isinstance(value, (str, tuple)) else tuple(value)  # type: ignore[return-value]
 
 
 def _store(database: str | Store, sessions: str | Store | None) -> Store:

@@ -171,8 +171,9 @@ class Sessions:
         )
         return issued.token
 
-    def authenticate(self, username: str, token: str) -> tuple[User, Session]:
-        """The live session a (lowercase) username and token name.
+    def authenticate(self, username: str | None, token: str) -> tuple[User, Session]:
+        """The live session a (lowercase) username and token name; ``None`` for the
+        username when the transport carries the token alone (``Bearer``, a cookie).
 
         :raises InvalidSession: if the token is forged or garbled, names no session,
             is not exactly the token issued, belongs to another user, or has expired.
@@ -184,7 +185,7 @@ class Sessions:
         user, session = found
         if not tokens.matches(presented_hash, session.token_hash):
             raise InvalidSession("not-as-issued")
-        if user.username != username:
+        if username is not None and user.username != username:
             raise InvalidSession("username-mismatch")
         now = self._clock()
         if not session.is_live(now):
@@ -193,6 +194,16 @@ class Sessions:
         if now - session.last_seen_at >= self.activity_interval:
             session = self._record_activity(session, now)
         return user, session
+
+    def new_session_ends_at(self) -> datetime | None:
+        """When a session started now stops authenticating unless used (the earlier of
+        the two deadlines), for a login's answer."""
+        now = self._clock()
+        deadlines = [d for d in (self._lifetime_end(now), self._idle_deadline(now)) if d]
+        return min(deadlines, default=None)
+
+    def _lifetime_end(self, now: datetime) -> datetime | None:
+        return None if self.lifetime is None else now + self.lifetime
 
     def list(self, user_id: str | None = None) -> list[Session]:
         """Live sessions of one user (or of all users), oldest first."""

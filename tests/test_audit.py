@@ -60,6 +60,7 @@ def test_a_login_is_recorded_with_where_it_came_from(
         "time": "2026-01-01T00:00:00Z",
         "event": "login.succeeded",
         "username": "alice",
+        "user_id": record["user_id"],
         "session_id": record["session_id"],
         "ip": ADDRESS,
         "user_agent": AGENT,

@@ -37,7 +37,11 @@ class UnreadableInput(io.RawIOBase):
 def test_json_login_answers_user_id_and_token(client: webtest.TestApp, alice: str) -> None:
     answer = client.post_json("/session", {"username": "alice", "password": PASSWORD})
     assert answer.status_int == 200
-    assert answer.json == {"user_id": alice, "session_token": answer.json["session_token"]}
+    assert answer.json == {
+        "user_id": alice,
+        "session_token": answer.json["session_token"],
+        "expires_at": "2026-01-15T00:00:00Z",  # the idle deadline comes first
+    }
     assert answer.headers["Cache-Control"] == "no-store"
     assert answer.content_type == "application/json"
 

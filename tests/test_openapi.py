@@ -27,6 +27,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from nullptr_auth import AuthMiddleware, _http, cli, errors
+from nullptr_auth.testing import cookie_headers
 
 from .conftest import PASSWORD, MakeAuth, login
 
@@ -572,6 +573,79 @@ CASES = [
         415,
         "UNSUPPORTED_MEDIA_TYPE",
         _raw("POST", "/user/password", b"x", "multipart/form-data"),
+    ),
+]
+
+
+
+def _by_cookie(method: str, path: str, body: object = None) -> Step:
+    """A request the session cookie alone authenticates, without the CSRF token."""
+
+    def step(w: World) -> webtest.TestResponse:
+        cookie = {"Cookie": cookie_headers(w.auth, "alice")["Cookie"]}
+        if body is None:
+            return w.request(method, path, headers=cookie)
+        return w.json(method, path, body, headers=cookie)
+
+    return step
+
+
+def _other_sessions_by_cookie(w: World) -> webtest.TestResponse:
+    other = login(w.client)
+    session_id = w.client.get("/session", headers=other).json["session_id"]
+    return _by_cookie("DELETE", f"/session/{session_id}")(w)
+
+
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+COOKIES: dict[str, Any] = {"transports": ["headers", "cookie"]}
+CASES += [
+    case(
+        "logout-csrf",
+        "DELETE /session",
+        403,
+        "CSRF_FAILED",
+        _by_cookie("DELETE", "/session"),
+        **COOKIES,
+    ),
+    case(
+        "end-others-csrf",
+        "DELETE /session/others",
+        403,
+        "CSRF_FAILED",
+        _by_cookie("DELETE", "/session/others"),
+        **COOKIES,
+    ),
+    case(
+        "end-one-csrf",
+        "DELETE /session/{session_id}",
+        403,
+        "CSRF_FAILED",
+        _other_sessions_by_cookie,
+        **COOKIES,
+    ),
+    case(
+        "change-csrf",
+        CHANGE_PASSWORD,
+        403,
+        "CSRF_FAILED",
+        _by_cookie("POST", "/user/password", CHANGE),
+        **COOKIES,
+    ),
+    case(
+        "login-cross-site",
+        LOGIN,
+        403,
+        "CSRF_FAILED",
+        _json("POST", "/session", ALICE, CROSS_SITE),
+        **COOKIES,
+    ),
+    case(
+        "register-cross-site",
+        REGISTER,
+        403,
+        "CSRF_FAILED",
+        _json("POST", "/user/register", BOB, CROSS_SITE),
+        **COOKIES,
     ),
 ]
 
