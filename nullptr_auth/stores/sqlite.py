@@ -240,6 +240,19 @@ class SQLiteStore:
                 self._cache.popitem(last=False)
         return found
 
+    def cached_session(self, session_id: str) -> tuple[User, Session] | None:
+        """This process's cached copy while no process has changed the session since,
+        read without a system call (the counters are mapped memory); ``None`` if there
+        is none or the counters cannot be read (CachingStore: never blocks)."""
+        cached = self._cache.get(session_id)
+        if cached is None or time.monotonic() >= cached[1]:
+            return None
+        try:
+            stamp = self._revocations.stamp(session_id)  # mapped when the entry was cached
+        except (OSError, ValueError):
+            return None
+        return cached[2] if cached[0] == stamp else None
+
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"  # noqa: S608
         with self._cursor() as db:
