@@ -157,7 +157,7 @@ class AuthMiddleware:
     def require_auth(self, environ: WSGIEnvironment) -> bool:
         """Whether ``require_auth`` covers this environ (for code routing by itself)."""
         raw_path = environ.get("PATH_INFO", "")
-        path = environ.get(PATH_KEY) or _paths.canonical(raw_path)
+        path = environ.setdefault(PATH_KEY, _paths.canonical(raw_path))
         request = Request(environ.get("REQUEST_METHOD", "GET"), path, raw_path)
         return self.core.requires_auth(request, environ)
 

@@ -1,0 +1,362 @@
+"""The ASGI 3 middleware: the same sessions, endpoints and answers as the WSGI one.
+
+Wrap any ASGI application (Starlette, FastAPI, Django, Quart, Litestar…)::
+
+    from nullptr_auth.asgi import AuthMiddleware
+    app = AuthMiddleware(app, "sqlite:///nullptr_auth.db")
+
+It takes the same options as :class:`nullptr_auth.wsgi.AuthMiddleware` (one list,
+:class:`nullptr_auth.config.AuthOptions`), answers the same paths with the same JSON
+and error codes, and shares stores and tokens with it: a WSGI and an ASGI application
+on one store accept each other's sessions. Needs the ``asgi`` extra (``anyio``).
+
+What each scope type gets:
+
+``http``
+    The owned paths (``POST /session`` and the others) are answered here; their body is
+    read from ``http.request`` messages up to ``max_body_size`` (a larger declared
+    ``Content-Length`` is refused unread, a streamed body as soon as it passes the
+    limit, both ``413 REQUEST_TOO_LARGE``). Every other request is authenticated from
+    its ``Username`` and ``Token`` headers and handed on with
+    ``scope["nullptr_auth.user"]``, ``scope["nullptr_auth.session"]`` and
+    ``scope["nullptr_auth.path"]`` (the canonical path, on which every decision is
+    made), Starlette's ``scope["user"]`` (:class:`AuthenticatedUser` or
+    :class:`AnonymousUser`) and ``scope["auth"]`` (:class:`Credentials`, whose scope
+    ``"authenticated"`` Starlette's ``@requires`` checks), and without the ``Token``
+    header. The answer to an authenticated request gets ``Cache-Control: private``
+    and ``Vary: Username, Token`` by rewriting ``http.response.start`` alone: the
+    application's request body and response body pass through, never read or
+    buffered.
+``websocket``
+    Authenticated from the handshake headers, and refused before ``accept`` when the
+    pair is bad or ``require_auth`` covers the path: with the contract's JSON error
+    (``401``) when the server offers the ``websocket.http.response`` extension, else
+    with ``websocket.close`` code ``1008`` (policy violation), which the server turns
+    into an HTTP ``403`` for the handshake. Accepted connections carry the same scope
+    keys as ``http``.
+``lifespan`` and any other type
+    Passed through untouched.
+
+The event loop is never blocked: a session the store holds in memory (SQLite's and the
+memory store's caches, see :class:`~nullptr_auth.stores.base.CachingStore`) is answered
+inline, a signature check and a dictionary lookup; everything else that may wait (a
+store miss, a write such as the once-a-minute activity record, a password hash, every
+owned path) goes through :func:`run_off_loop`, the one door to a worker thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+from werkzeug.sansio.utils import get_content_length
+
+from . import _http, _paths, errors
+from ._http import Request, Response
+from .auth import NEEDS_IO, Auth, Identity
+from .models import Session, User
+from .stores import DEFAULT_DATABASE, Store
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+    from .config import AuthOptions
+
+__all__ = [
+    "PATH_KEY",
+    "SESSION_KEY",
+    "USER_KEY",
+    "WEBSOCKET_CLOSE_CODE",
+    "AnonymousUser",
+    "AuthMiddleware",
+    "AuthenticatedUser",
+    "Credentials",
+    "run_off_loop",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+USER_KEY = "nullptr_auth.user"
+SESSION_KEY = "nullptr_auth.session"
+PATH_KEY = "nullptr_auth.path"
+WEBSOCKET_CLOSE_CODE = 1008
+"""RFC 6455's "policy violation": the close code of a refused WebSocket handshake."""
+_DENIAL = "websocket.http.response"
+_T = TypeVar("_T")
+
+
+async def run_off_loop(function: Callable[..., _T], *args: Any) -> _T:
+    """Run a call that may block (I/O, hashing) in a worker thread; the one door.
+
+    Nothing else in this module waits on anything but the event loop. anyio's thread
+    pool serves asyncio and trio alike; a cancelled request still lets the call finish,
+    so a store write is never cut in half.
+    """
+    return await anyio.to_thread.run_sync(functools.partial(function, *args))
+
+
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    """``scope["user"]`` of an authenticated request, in Starlette's shape
+    (``request.user.is_authenticated``, ``display_name``, ``identity``)."""
+
+    user: User
+    session: Session
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.user.username
+
+    @property
+    def identity(self) -> str:
+        return self.user.id
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+
+@dataclass(frozen=True)
+class AnonymousUser:
+    """``scope["user"]`` of an anonymous request."""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return False
+
+    @property
+    def display_name(self) -> str:
+        return ""
+
+    @property
+    def identity(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """``scope["auth"]``: Starlette's ``AuthCredentials`` shape, plus the session."""
+
+    scopes: list[str] = field(default_factory=list)
+    session: Session | None = None
+
+
+class AuthMiddleware:
+    """Session authentication for an ASGI 3 application.
+
+    :param app: the wrapped ASGI application.
+    :param database: as for :class:`nullptr_auth.wsgi.AuthMiddleware`.
+    :param options: the same options (:class:`nullptr_auth.config.AuthOptions`). A
+        ``require_auth`` callable gets the scope (canonical path in
+        ``scope["nullptr_auth.path"]``) and runs on the event loop: it must not block.
+        ``trust_remote_user`` has no effect: ASGI has no ``REMOTE_USER``.
+    :raises TypeError, ValueError: naming every invalid option at once.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        database: str | Store = DEFAULT_DATABASE,
+        **options: Unpack[AuthOptions],
+    ) -> None:
+        self.app = app
+        self.core = Auth(database, **options)
+        self.options = self.core.options
+        self.store = self.core.store
+        self.accounts = self.core.accounts
+        self.sessions = self.core.sessions
+        self.audit = self.core.audit
+
+    def __repr__(self) -> str:
+        return f"<asgi.AuthMiddleware {self.store!r} around {self.app!r}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def require_auth(self, scope: Scope) -> bool:
+        """Whether ``require_auth`` covers this scope (for code routing by itself)."""
+        raw_path = scope.get("path", "")
+        path = scope.setdefault(PATH_KEY, _paths.canonical(raw_path))
+        return self.core.requires_auth(Request(scope.get("method", "GET"), path, raw_path), scope)
+
+    # -- http -------------------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path: str = scope["path"]
+        path = scope[PATH_KEY] = _paths.canonical(raw_path)
+        method: str = scope["method"]
+        headers = _http.headers_from_pairs(scope["headers"])
+        client = _client(scope)
+        core = self.core
+        if core.owns(path):
+            body: bytes | None = b""
+            if core.takes_body(method, path):
+                try:
+                    body = await _read_body(receive, headers, self.options.max_body_size)
+                except _Disconnected:
+                    return
+            request = Request(
+                method, path, raw_path, scope.get("query_string", b""), headers, body, client
+            )
+            response = await run_off_loop(core.answer, request)
+            if response is not None:
+                await _send(send, response, method)
+                return
+        request = Request(method, path, raw_path, headers=headers, client=client)
+        try:
+            identity = await self._identify(scope, request)
+        except errors.AuthError as error:
+            await _send(send, _http.error_response(error), method)
+            return
+        except Exception:
+            await _send(send, _http.internal_error_response(), method)
+            return
+        if identity is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def private_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": _private(message.get("headers", ()))}
+            await send(message)
+
+        await self.app(scope, receive, private_send)
+
+    # -- websocket --------------------------------------------------------------------
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path: str = scope["path"]
+        path = scope[PATH_KEY] = _paths.canonical(raw_path)
+        request = Request(
+            "GET",
+            path,
+            raw_path,
+            headers=_http.headers_from_pairs(scope["headers"]),
+            client=_client(scope),
+        )
+        try:
+            await self._identify(scope, request)
+        except errors.AuthError as error:
+            await _refuse_handshake(scope, receive, send, _http.error_response(error))
+            return
+        except Exception:
+            await _refuse_handshake(scope, receive, send, _http.internal_error_response())
+            return
+        await self.app(scope, receive, send)
+
+    # -- authentication ---------------------------------------------------------------
+    async def _identify(self, scope: Scope, request: Request) -> Identity | None:
+        """Authenticate from the headers, inline when no I/O is needed, and write the
+        result into the scope; the ``Token`` header leaves it.
+
+        :raises InvalidSession, AuthorizationRequired:
+        """
+        if "token" in request.headers:
+            scope["headers"] = [(n, v) for n, v in scope["headers"] if n.lower() != b"token"]
+        scope[USER_KEY] = scope[SESSION_KEY] = None
+        scope["user"] = AnonymousUser()
+        scope["auth"] = Credentials()
+        found = self.core.authenticate_inline(request)
+        if found is NEEDS_IO:
+            found = await run_off_loop(self.core.authenticate, request)
+        if found is None:
+            if self.core.requires_auth(request, scope):
+                raise errors.AuthorizationRequired()
+            return None
+        user, session = found  # type: ignore[misc]
+        scope[USER_KEY] = user
+        scope[SESSION_KEY] = session
+        scope["user"] = AuthenticatedUser(user, session)
+        scope["auth"] = Credentials(["authenticated"], session)
+        return user, session
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read: nothing to answer."""
+
+
+async def _read_body(receive: Receive, headers: _http.Headers, limit: int) -> bytes | None:
+    """The body from ``http.request`` messages, ``None`` once it passes ``limit``.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read;
+    otherwise reading stops at the first message that passes it.
+    """
+    length = get_content_length(headers.get("content-length"), headers.get("transfer-encoding"))
+    if length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk: bytes = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response, method: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": _encoded(response.headers),
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body_for(method)})
+
+
+async def _refuse_handshake(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    """Refuse a WebSocket before ``accept``: the HTTP answer if the server can send one."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return  # the client is gone already
+    if _DENIAL in (scope.get("extensions") or {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": response.status,
+                "headers": _encoded(response.headers),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": response.body})
+    else:
+        await send({"type": "websocket.close", "code": WEBSOCKET_CLOSE_CODE})
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _encoded(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def _private(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """:func:`nullptr_auth._http.for_one_user` on ASGI's byte pairs."""
+    decoded = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in headers]
+    return _encoded(_http.for_one_user(decoded))
