@@ -21,6 +21,7 @@ Two parts, both in this process on one asyncio loop:
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -394,6 +395,16 @@ def _ratio(rounds: Rounds, name: str, other: str, base: str) -> float:
 class Holds:
     cpu: list[float] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
+    longest: list[tuple[float, str]] = field(default_factory=list)  # (CPU s, what ran)
+
+
+def _what(handle: Any, gcs: int) -> str:
+    """The callback a hold ran: a task's coroutine, or the callback's name."""
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+    name = getattr(coro, "__qualname__", None) or getattr(callback, "__qualname__", repr(callback))
+    return f"{name}" + (f" ({gcs} garbage collections)" if gcs else "")
 
 
 def loop_holds(quick: bool, log: Callable[[str], None]) -> tuple[str, list[Target]]:
@@ -429,6 +440,8 @@ def loop_holds(quick: bool, log: Callable[[str], None]) -> tuple[str, list[Targe
         f"\n\n{counts['logins']} logins and {counts['requests']:,} authenticated requests"
         f" in {seconds:.0f} s (2 login tasks, 8 request tasks)."
     )
+    for spent, what in sorted(holds.longest, reverse=True)[:3]:
+        text += f"\nA hold of {spent * 1e3:.2f} ms of loop CPU: {what}."
     target = Target(
         "ASGI: longest event-loop hold (loop CPU) under logins + requests, ms",
         cpu[-1] * 1e3,
@@ -442,11 +455,20 @@ async def _mixed(auth: AuthMiddleware, token: str, seconds: float) -> tuple[Hold
     holds = Holds()
     original = asyncio.events.Handle._run
 
+    collections = [0]
+    gc.callbacks.append(_count_collections := lambda phase, info: collections.__setitem__(
+        0, collections[0] + (phase == "start")
+    ))
+
     def timed(handle: asyncio.events.Handle) -> None:
+        before = collections[0]
         wall, cpu = time.perf_counter(), time.thread_time()
         original(handle)
-        holds.cpu.append(time.thread_time() - cpu)
+        spent = time.thread_time() - cpu
+        holds.cpu.append(spent)
         holds.wall.append(time.perf_counter() - wall)
+        if spent > 0.0005:
+            holds.longest.append((spent, _what(handle, collections[0] - before)))
 
     counts = {"logins": 0, "requests": 0}
     body = json.dumps({"username": USERNAME, "password": PASSWORD}).encode()
@@ -491,4 +513,5 @@ async def _mixed(auth: AuthMiddleware, token: str, seconds: float) -> tuple[Hold
         )
     finally:
         asyncio.events.Handle._run = original  # type: ignore[method-assign]
+        gc.callbacks.remove(_count_collections)
     return holds, counts

@@ -49,7 +49,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -106,17 +105,19 @@ async def run_off_loop(function: Callable[..., _T], *args: Any) -> _T:
     return await anyio.to_thread.run_sync(functools.partial(function, *args))
 
 
-@dataclass(frozen=True)
 class AuthenticatedUser:
     """``scope["user"]`` of an authenticated request, in Starlette's shape
     (``request.user.is_authenticated``, ``display_name``, ``identity``)."""
 
-    user: User
-    session: Session
+    __slots__ = ("session", "user")
+    is_authenticated = True
 
-    @property
-    def is_authenticated(self) -> bool:
-        return True
+    def __init__(self, user: User, session: Session) -> None:
+        self.user = user
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"<AuthenticatedUser {self.user.username!r}>"
 
     @property
     def display_name(self) -> str:
@@ -131,29 +132,36 @@ class AuthenticatedUser:
         return self.user.username
 
 
-@dataclass(frozen=True)
 class AnonymousUser:
     """``scope["user"]`` of an anonymous request."""
 
-    @property
-    def is_authenticated(self) -> bool:
-        return False
+    __slots__ = ()
+    is_authenticated = False
+    display_name = ""
+    identity = ""
 
-    @property
-    def display_name(self) -> str:
-        return ""
-
-    @property
-    def identity(self) -> str:
-        return ""
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
 
 
-@dataclass(frozen=True)
 class Credentials:
-    """``scope["auth"]``: Starlette's ``AuthCredentials`` shape, plus the session."""
+    """``scope["auth"]``: Starlette's ``AuthCredentials`` shape (``scopes``, which its
+    ``@requires`` checks), plus the session."""
 
-    scopes: list[str] = field(default_factory=list)
-    session: Session | None = None
+    __slots__ = ("scopes", "session")
+
+    def __init__(self, scopes: tuple[str, ...] = (), session: Session | None = None) -> None:
+        self.scopes = scopes
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"<Credentials {self.scopes!r}>"
+
+
+_ANONYMOUS = AnonymousUser()
+_NO_CREDENTIALS = Credentials()
+_AUTHENTICATED = ("authenticated",)
+_PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Username, Token")]
 
 
 class AuthMiddleware:
@@ -273,8 +281,8 @@ class AuthMiddleware:
         if "token" in request.headers:
             scope["headers"] = [(n, v) for n, v in scope["headers"] if n.lower() != b"token"]
         scope[USER_KEY] = scope[SESSION_KEY] = None
-        scope["user"] = AnonymousUser()
-        scope["auth"] = Credentials()
+        scope["user"] = _ANONYMOUS
+        scope["auth"] = _NO_CREDENTIALS
         found = self.core.authenticate_inline(request)
         if found is NEEDS_IO:
             found = await run_off_loop(self.core.authenticate, request)
@@ -286,7 +294,7 @@ class AuthMiddleware:
         scope[USER_KEY] = user
         scope[SESSION_KEY] = session
         scope["user"] = AuthenticatedUser(user, session)
-        scope["auth"] = Credentials(["authenticated"], session)
+        scope["auth"] = Credentials(_AUTHENTICATED, session)
         return user, session
 
 
@@ -357,6 +365,15 @@ def _encoded(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 
 def _private(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """:func:`nullptr_auth._http.for_one_user` on ASGI's byte pairs."""
-    decoded = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in headers]
-    return _encoded(_http.for_one_user(decoded))
+    """:func:`nullptr_auth._http.for_one_user` on ASGI's byte pairs.
+
+    An answer without ``Cache-Control`` or ``Vary`` (the common case) just gets both;
+    one with either goes through the one rule, on decoded text.
+    """
+    pairs = list(headers)
+    for name, _ in pairs:
+        lowered = bytes(name).lower()
+        if lowered == b"cache-control" or lowered == b"vary":
+            decoded = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in pairs]
+            return _encoded(_http.for_one_user(decoded))
+    return pairs + _PRIVATE

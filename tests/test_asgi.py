@@ -130,7 +130,7 @@ def test_an_authenticated_scope_carries_the_user_in_both_conventions(
     assert scope["nullptr_auth.path"] == "/app/x"
     assert scope["user"].is_authenticated
     assert (scope["user"].display_name, scope["user"].identity) == ("alice", user.id)
-    assert scope["auth"].scopes == ["authenticated"]
+    assert list(scope["auth"].scopes) == ["authenticated"]
     assert scope["auth"].session == session
 
 
@@ -142,7 +142,7 @@ def test_an_anonymous_scope_has_an_anonymous_user(
     assert scope["nullptr_auth.user"] is None
     assert scope["nullptr_auth.session"] is None
     assert not scope["user"].is_authenticated
-    assert scope["auth"].scopes == []
+    assert list(scope["auth"].scopes) == []
 
 
 def test_the_token_never_reaches_the_app(
