@@ -400,3 +400,15 @@ def test_wsgi_and_asgi_on_one_store_accept_each_others_tokens(tmp_path: Any) -> 
     other = {"Username": "alice", "Token": json.loads(sent[1]["body"])["session_token"]}
     assert client.get("/app", headers=other).json["remote_user"] == "alice"
     store.close()
+
+
+def test_the_asgi_demo_shows_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nullptr_auth.demo import asgi_demo
+
+    monkeypatch.setenv("NULLPTR_AUTH_DATABASE", "memory://")
+    monkeypatch.setenv("NULLPTR_AUTH_SECRET_KEYS", SECRET_KEY)
+    demo = asgi_demo()
+    demo.accounts.create("alice", PASSWORD)
+    _, token = demo.sessions.login("alice", PASSWORD)
+    sent = run(demo, http_scope("/hello", {"Username": "alice", "Token": token}))
+    assert json.loads(sent[1]["body"])["remote_user"] == "alice"
