@@ -12,16 +12,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
 import webtest
 
-from nullptr_auth import AuthMiddleware as WSGIAuthMiddleware
-from nullptr_auth import asgi
-from nullptr_auth.models import Session, User
-from nullptr_auth.stores import MemoryStore, SQLiteStore
+anyio = pytest.importorskip("anyio", reason="the asgi extra (anyio) is not installed")
 
-from .conftest import CHEAP_HASHER, PASSWORD, SECRET_KEY, FrozenClock, RecordingApp
+from nullptr_auth import AuthMiddleware as WSGIAuthMiddleware  # noqa: E402
+from nullptr_auth import asgi  # noqa: E402
+from nullptr_auth.models import Session, User  # noqa: E402
+from nullptr_auth.stores import MemoryStore, SQLiteStore  # noqa: E402
+
+from .conftest import CHEAP_HASHER, PASSWORD, SECRET_KEY, FrozenClock, RecordingApp  # noqa: E402
 
 Message = dict[str, Any]
 
