@@ -141,7 +141,11 @@ class AuthMiddleware:
         path = environ[PATH_KEY] = _paths.canonical(raw_path)
         core = self.core
         if core.owns(path):
-            response = core.answer(self._owned_request(environ, raw_path, path))
+            try:
+                request = self._owned_request(environ, raw_path, path)
+            except Exception:  # a broken input stream, an environ no server builds
+                return _send(_http.internal_error_response(), environ, start_response)
+            response = core.answer(request)
             if response is not None:
                 return _send(response, environ, start_response)
         try:
