@@ -100,13 +100,12 @@ CONTRACT = {
     "test_throttle",
 }
 """The modules whose tests run against both middlewares."""
-SERVED = {
-    "test_account_endpoints",
-    "test_authentication",
-    "test_login",
-    "test_session_management",
+SERVED = CONTRACT - {
+    "test_audit",  # records and throttles by the test's REMOTE_ADDR: a socket's is 127.0.0.1
+    "test_throttle",
+    "test_bad_input",  # hundreds of cases, each on every store: in process only
 }
-"""The modules that also run behind each real ASGI server."""
+"""The modules that also run behind each real ASGI server (``tox -e asgi-servers``)."""
 NOT_SERVED = {
     # How much of the body the middleware reads is checked in process (the bridge hands
     # it over message by message); behind a server, the server reads its socket ahead of
@@ -115,6 +114,7 @@ NOT_SERVED = {
     "test_a_chunked_oversize_body_is_refused_at_the_limit",
     # The client's address comes from the socket: 127.0.0.1, never the test's REMOTE_ADDR.
     "test_list_shows_the_callers_live_sessions",
+    "test_labels_go_from_login_to_the_list_and_the_cli",
 }
 WSGI_ONLY = {
     # what reaches a WSGI application: REMOTE_USER upstream, PEP 3333's validator,
