@@ -204,13 +204,13 @@ class AuthMiddleware:
 
     def require_auth(self, scope: Scope) -> bool:
         """Whether ``require_auth`` covers this scope (for code routing by itself)."""
-        raw_path = scope.get("path", "")
+        raw_path = _route_path(scope)
         path = scope.setdefault(PATH_KEY, _paths.canonical(raw_path))
         return self.core.requires_auth(Request(scope.get("method", "GET"), path, raw_path), scope)
 
     # -- http -------------------------------------------------------------------------
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_path: str = scope["path"]
+        raw_path = _route_path(scope)
         path = scope[PATH_KEY] = _paths.canonical(raw_path)
         method: str = scope["method"]
         headers = _http.headers_from_pairs(scope["headers"])
@@ -252,7 +252,7 @@ class AuthMiddleware:
 
     # -- websocket --------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_path: str = scope["path"]
+        raw_path = _route_path(scope)
         path = scope[PATH_KEY] = _paths.canonical(raw_path)
         request = Request(
             "GET",
@@ -353,6 +353,21 @@ async def _refuse_handshake(scope: Scope, receive: Receive, send: Send, response
         await send({"type": "websocket.http.response.body", "body": response.body})
     else:
         await send({"type": "websocket.close", "code": WEBSOCKET_CLOSE_CODE})
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point, as WSGI's ``PATH_INFO`` is below ``SCRIPT_NAME``.
+
+    ASGI servers put the mount point in ``root_path`` and (since the spec said so) the
+    full path in ``path``; older ones leave ``root_path`` out of ``path``. Either way the
+    session paths and ``require_auth`` prefixes are matched below the mount point, as
+    Starlette routes.
+    """
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
 
 
 def _client(scope: Scope) -> str:

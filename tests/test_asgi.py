@@ -230,6 +230,18 @@ def test_a_streamed_oversize_body_is_refused_as_soon_as_it_passes_the_limit(app:
     assert len(left) == 100 - 3, "read past the message that passed the limit"
 
 
+@pytest.mark.parametrize("path", ["/api/session", "/session"])
+def test_the_session_path_is_below_the_mount_point(
+    middleware: asgi.AuthMiddleware, path: str
+) -> None:
+    """``path`` with the ``root_path`` in it (the spec today) or without (older servers)."""
+    body = json.dumps({"username": "alice", "password": PASSWORD}).encode()
+    scope = login_scope(len(body))
+    scope.update(path=path, root_path="/api")
+    sent = run(middleware, scope, [{"type": "http.request", "body": body}])
+    assert sent[0]["status"] == 200
+
+
 def test_a_client_gone_before_its_body_is_answered_nothing(
     middleware: asgi.AuthMiddleware,
 ) -> None:
