@@ -137,7 +137,7 @@ def memory(arguments: argparse.Namespace) -> list[Target]:
 def propagation(arguments: argparse.Namespace) -> list[Target]:
     """Process A ends a session: how long until process B, which cached it, refuses it."""
     stores = {
-        "Redis": "redis://127.0.0.1:6379/15?prefix=nullptr_auth_propagation:",
+        "Redis": "redis://127.0.0.1:6379/14?prefix=nullptr_auth_propagation:",
         "PostgreSQL": "postgresql://postgres@127.0.0.1:5432/test"
         "?table_prefix=nullptr_auth_propagation_",
     }
