@@ -22,7 +22,7 @@ from typing import Any
 
 from _floor import FloorData, Lookup, Row
 
-REDIS = "redis://127.0.0.1:6379/15"
+REDIS = "redis://127.0.0.1:6379/14"  # not the tests' 15: their teardowns scan it
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_PREFIX = "nullptr_auth_benchpop:"
 POSTGRES_PREFIX = "nullptr_auth_benchpop_"
