@@ -50,20 +50,32 @@ session of a user with no other session cached, its datetimes, the ordered-dict 
 Found = tuple[User, Session]
 
 
-def megabytes_from(cache: str | None, cache_mb: str | None, given: float | None) -> float:
-    """The cache budget from a URL's ``?cache=off`` / ``?cache_mb=N`` or an argument.
+def megabytes_from(
+    cache: str | None,
+    cache_mb: str | None,
+    given: float | None,
+    *,
+    default: float = DEFAULT_MEGABYTES,
+) -> float:
+    """The cache budget from a URL's ``?cache=on|off`` / ``?cache_mb=N`` or an argument.
+
+    ``default`` is the budget when neither says: the Redis and PostgreSQL stores pass
+    ``0``, so their caches (exact only within the propagation time) are opt-in.
 
     :raises ValueError: for another ``cache`` value or a budget that is not a number >= 0.
     """
     if given is not None:
         budget = given
     elif cache not in (None, "on", "off"):
-        raise ValueError(f"cache={cache!r}: use cache=off (or on)")
+        raise ValueError(f"cache={cache!r}: use cache=on or cache=off")
     elif cache == "off":
         budget = 0.0
     else:
         try:
-            budget = DEFAULT_MEGABYTES if cache_mb is None else float(cache_mb)
+            if cache_mb is not None:
+                budget = float(cache_mb)
+            else:
+                budget = DEFAULT_MEGABYTES if cache == "on" else default
         except ValueError:
             budget = -1.0
     if not 0 <= budget < float("inf"):

@@ -10,9 +10,9 @@ What every implementation owes:
 * **Visibility.** Once a method returns, the store object that made the change sees it:
   an ended session is refused on the very next request in that process. Every other
   store object on the same backend (other threads' and other processes') sees it on its
-  very next request too (SQLite, ``memory://``, and any store with ``?cache=off``) or,
+  very next request too (SQLite, ``memory://``, and Redis and PostgreSQL by default) or,
   for a store whose per-process session cache is kept by a server's notices (Redis,
-  PostgreSQL), within the propagation time while that channel is up (measured by
+  PostgreSQL with ``?cache=on``), within the propagation time while that channel is up (measured by
   ``benchmarks/_propagation.py``; on loopback a p99 of a few milliseconds). While the
   channel is down or behind, such a store serves nothing from its cache: it is exact.
   :meth:`find_session` is the only method a cache may answer; see ``_cache.py``.

@@ -200,7 +200,7 @@ class PostgresStore:
         url, url_timeout = _split_query(url, "timeout")
         url, cache = _split_query(url, "cache")
         url, cache_mb = _split_query(url, "cache_mb")
-        budget = megabytes_from(cache, cache_mb, cache_megabytes)
+        budget = megabytes_from(cache, cache_mb, cache_megabytes, default=0.0)
         self._url, url_prefix = _split_prefix(url)
         self.timeout = _timeout(timeout, url_timeout)
         self.table_prefix: str = (

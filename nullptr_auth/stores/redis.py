@@ -279,7 +279,7 @@ class RedisStore:
         )
         self.cache = SessionCache(
             self._tracking,
-            megabytes=megabytes_from(cache, cache_mb, cache_megabytes),
+            megabytes=megabytes_from(cache, cache_mb, cache_megabytes, default=0.0),
             max_age=MAX_AGE,
         )
         self._errors = driver.RedisError

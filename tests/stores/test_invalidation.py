@@ -32,11 +32,11 @@ def url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "redis":
         base = redis_url()
         with scratch_key_prefix(base) as prefix:
-            yield f"{base}?prefix={prefix}"
+            yield f"{base}?prefix={prefix}&cache=on"
     else:
         base = postgres_url()
         with scratch_table_prefix(base) as prefix:
-            yield f"{base}?table_prefix={prefix}"
+            yield f"{base}?table_prefix={prefix}&cache=on"
 
 
 def _line(process: subprocess.Popen[str], within: float) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import open_store
+from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores.postgres import PostgresStore
 
 from ..services import postgres_url, scratch_table_prefix
@@ -34,13 +35,17 @@ class TestPostgresStore(StoreContract):
 
     @pytest.fixture
     def store(self, url: str, prefix: str, cached: bool) -> Iterator[PostgresStore]:
-        store = PostgresStore(url, table_prefix=prefix, cache_megabytes=None if cached else 0)
+        store = PostgresStore(
+            url, table_prefix=prefix, cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield serving(store)
         store.close()
 
     @pytest.fixture
     def other_view(self, url: str, prefix: str, cached: bool) -> Iterator[PostgresStore]:
-        store = PostgresStore(url, table_prefix=prefix, cache_megabytes=None if cached else 0)
+        store = PostgresStore(
+            url, table_prefix=prefix, cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield serving(store)
         store.close()
 

@@ -11,6 +11,7 @@ import redis
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import open_store
+from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores.base import Reservation
 from nullptr_auth.stores.redis import RedisStore
 
@@ -43,13 +44,17 @@ class TestRedisStore(StoreContract):
 
     @pytest.fixture
     def store(self, url: str, prefix: str, cached: bool) -> Iterator[RedisStore]:
-        store = RedisStore(url, key_prefix=prefix, cache_megabytes=None if cached else 0)
+        store = RedisStore(
+            url, key_prefix=prefix, cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield serving(store)
         store.close()
 
     @pytest.fixture
     def other_view(self, url: str, prefix: str, cached: bool) -> Iterator[RedisStore]:
-        store = RedisStore(url, key_prefix=prefix, cache_megabytes=None if cached else 0)
+        store = RedisStore(
+            url, key_prefix=prefix, cache_megabytes=DEFAULT_MEGABYTES if cached else 0
+        )
         yield serving(store)
         store.close()
 
