@@ -554,7 +554,9 @@ class SQLiteStore:
         if os.path.exists(self._file):
             return
         left = [f"{self._file}{s}" for s in _SIDE_FILES[1:] if os.path.exists(self._file + s)]
-        if left:
+        # Side files appear after the database: if it is there now, another thread or
+        # process created both between the two looks, and nothing is lost.
+        if left and not os.path.exists(self._file):
             reason = (
                 f"the database file {self._file} is gone, but {', '.join(left)} are there:"
                 " restore it, or remove them to start an empty database (docs/deploying.md)"
