@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
 
@@ -83,6 +83,40 @@ def scratch_table_prefix(url: str) -> Iterator[str]:
         ).fetchall()
         for (table,) in tables:
             db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+
+
+def with_query(url: str, name: str, value: str) -> str:
+    """``url`` with one more query parameter."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({name: value})))
+
+
+STORES = ["memory", "sqlite", "redis", "postgres"]
+SHARED_STORES = STORES[1:]  # those that several processes can share
+
+
+@contextmanager
+def scratch_store(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of a store of one test's own, of ``kind`` (one of ``STORES``).
+
+    SQLite's file goes in ``directory``; Redis keys and PostgreSQL tables carry a prefix of
+    their own and are deleted afterwards.
+    """
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "sqlite":
+        yield f"sqlite:///{directory}/auth.db"
+    elif kind == "redis":
+        url = redis_url()
+        with scratch_key_prefix(url) as prefix:
+            yield with_query(url, "prefix", prefix)
+    elif kind == "postgres":
+        url = postgres_url()
+        with scratch_table_prefix(url) as prefix:
+            yield with_query(url, "table_prefix", prefix)
+    else:
+        raise ValueError(f"no such store kind: {kind!r}")
 
 
 def program(name: str) -> str:

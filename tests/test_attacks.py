@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from .services import missing, postgres_url, redis_url, scratch_key_prefix, scratch_table_prefix
-from .test_many_workers import ROOT, start, with_query
+from .services import SHARED_STORES, missing, scratch_store
+from .test_many_workers import ROOT, start
 
 pytestmark = pytest.mark.servers
 
@@ -38,26 +38,15 @@ STRICT_FREE = 5  # the username+address rule's free attempts (nullptr_auth.throt
 LOOKUP_FREE = 30
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres", "split"])
+@pytest.fixture(params=[*SHARED_STORES, "split"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
     """The CLI's store options for a shared store of this test's own."""
-    if request.param == "sqlite":
-        yield ["--database", f"sqlite:///{tmp_path}/auth.db"]
+    if request.param != "split":
+        with scratch_store(request.param, tmp_path) as url:
+            yield ["--database", url]
         return
-    if request.param == "redis":
-        url = redis_url()
-        with scratch_key_prefix(url) as prefix:
-            yield ["--database", with_query(url, "prefix", prefix)]
-        return
-    postgres = postgres_url()
-    with scratch_table_prefix(postgres) as table_prefix:
-        users = with_query(postgres, "table_prefix", table_prefix)
-        if request.param == "postgres":
-            yield ["--database", users]
-            return
-        url = redis_url()
-        with scratch_key_prefix(url) as prefix:
-            yield ["--database", users, "--sessions", with_query(url, "prefix", prefix)]
+    with scratch_store("postgres", tmp_path) as users, scratch_store("redis", tmp_path) as sessions:
+        yield ["--database", users, "--sessions", sessions]
 
 
 @contextmanager

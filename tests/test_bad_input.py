@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import pytest
 import webtest
@@ -21,33 +21,17 @@ import webtest
 from nullptr_auth import AuthMiddleware
 
 from .conftest import PASSWORD, MakeAuth, login
-from .services import postgres_url, redis_url, scratch_key_prefix, scratch_table_prefix
+from .services import STORES, scratch_store
 
 JSON = "application/json"
 NEW_PASSWORD = "a new long password"
 
 
-def with_query(url: str, name: str, value: str) -> str:
-    parts = urlsplit(url)
-    query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=query + urlencode({name: value})))
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=STORES)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URL of this test's own, on each backend."""
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/auth.db"
-    elif request.param == "redis":
-        url = redis_url()
-        with scratch_key_prefix(url) as prefix:
-            yield with_query(url, "prefix", prefix)
-    else:
-        url = postgres_url()
-        with scratch_table_prefix(url) as prefix:
-            yield with_query(url, "table_prefix", prefix)
+    with scratch_store(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -19,19 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
 
-from .services import (
-    free_port,
-    missing,
-    postgres_url,
-    redis_url,
-    scratch_key_prefix,
-    scratch_table_prefix,
-)
+from .services import SHARED_STORES, free_port, missing, scratch_store
 
 pytestmark = pytest.mark.servers
 
@@ -43,25 +35,11 @@ CLIENTS = 16
 SECONDS = 4.0
 
 
-def with_query(url: str, name: str, value: str) -> str:
-    parts = urlsplit(url)
-    query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=query + urlencode({name: value})))
-
-
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
+@pytest.fixture(params=SHARED_STORES)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of a shared store of this test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/auth.db"
-    elif request.param == "redis":
-        url = redis_url()
-        with scratch_key_prefix(url) as prefix:
-            yield with_query(url, "prefix", prefix)
-    else:
-        url = postgres_url()
-        with scratch_table_prefix(url) as prefix:
-            yield with_query(url, "table_prefix", prefix)
+    with scratch_store(request.param, tmp_path) as url:
+        yield url
 
 
 def start(
@@ -189,9 +167,7 @@ def test_gunicorn_workers_share_every_session(gunicorn: str) -> None:
 
 
 def test_two_servers_on_one_redis_share_sessions(tmp_path: Path) -> None:
-    url = redis_url()
-    with scratch_key_prefix(url) as prefix:
-        database = with_query(url, "prefix", prefix)
+    with scratch_store("redis", tmp_path) as database:
         servers = [
             start(
                 ["nullptr_auth", "serve", "--port", "{port}"], database, tmp_path / f"serve{n}.log"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .services import free_port, redis_url, scratch_key_prefix
+from .services import free_port, redis_url, scratch_key_prefix, with_query
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -230,8 +230,9 @@ def test_the_two_servers_block_runs_twice(clone: Path, demo: int) -> None:
     block = shell_blocks(section("Two servers on one Redis"))[0]
     with scratch_key_prefix(url) as prefix:
         first, second = free_port(), free_port()
+        database = with_query(url, "prefix", prefix)
         script = (
-            block.replace("redis://127.0.0.1:6379/0?prefix=demo:", with_query(url, prefix))
+            block.replace("redis://127.0.0.1:6379/0?prefix=demo:", database)
             .replace("localhost:8001", f"localhost:{first}")
             .replace("--port 8001", f"--port {first}")
             .replace("localhost:8002", f"localhost:{second}")
@@ -260,7 +261,3 @@ def test_the_two_servers_block_runs_twice(clone: Path, demo: int) -> None:
                 '"code": "INVALID_SESSION", "message": '
                 '"The Username and Token headers do not name a live session."}}'
             ), out
-
-
-def with_query(url: str, prefix: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
