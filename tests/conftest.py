@@ -76,11 +76,17 @@ MakeAuth = Callable[..., AuthMiddleware]
 
 
 @pytest.fixture
-def make_auth(clock: FrozenClock, downstream: RecordingApp) -> Iterator[MakeAuth]:
+def store_url() -> str:
+    """The store ``make_auth`` builds on unless told; a module overrides it to run on others."""
+    return "memory://"
+
+
+@pytest.fixture
+def make_auth(clock: FrozenClock, downstream: RecordingApp, store_url: str) -> Iterator[MakeAuth]:
     """Build middlewares with test defaults; their stores are closed after the test."""
     made: list[AuthMiddleware] = []
 
-    def make(database: Any = "memory://", **options: Any) -> AuthMiddleware:
+    def make(database: Any = store_url, **options: Any) -> AuthMiddleware:
         options.setdefault("secret_keys", [SECRET_KEY])
         options.setdefault("password_hasher", CHEAP_HASHER)
         options.setdefault("allow_weak_hashing_for_tests", True)

@@ -119,6 +119,14 @@ def scratch_store(kind: str, directory: Path) -> Iterator[str]:
         raise ValueError(f"no such store kind: {kind!r}")
 
 
+@pytest.fixture(params=STORES, name="store_url")
+def every_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """conftest's ``store_url`` on every store: a module that imports this runs its
+    ``make_auth`` tests once per store."""
+    with scratch_store(request.param, tmp_path) as url:
+        yield url
+
+
 def program(name: str) -> str:
     """The path of a server program, looked up on PATH and in PostgreSQL's bin directories."""
     extra = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

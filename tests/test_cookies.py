@@ -16,6 +16,7 @@ from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.csrf import check, csrf_token, normalized_origin, origin_of
 
 from .conftest import PASSWORD, MakeAuth, RecordingApp
+from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 OWN = "http://localhost:80"
 SITE = "https://app.example"

@@ -12,6 +12,7 @@ from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.transports import Credentials, Transports, bearer_token, is_local_http
 
 from .conftest import PASSWORD, MakeAuth, RecordingApp, login
+from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 ALL = ("headers", "bearer", "cookie")
 
@@ -265,18 +266,22 @@ def test_the_session_endpoints_take_a_bearer_token(bearer: webtest.TestApp) -> N
     bearer.delete("/session", headers=headers, status=204)
 
 
-def test_a_login_answers_when_the_session_ends(make_auth: MakeAuth) -> None:
-    for options, expected in [
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
         ({}, "2026-01-15T00:00:00Z"),
         ({"idle_timeout": None}, "2026-01-31T00:00:00Z"),
         ({"idle_timeout": None, "session_lifetime": None}, None),
-    ]:
-        auth: AuthMiddleware = make_auth(**options)
-        auth.accounts.create("alice", PASSWORD)
-        answer = webtest.TestApp(auth).post_json(
-            "/session", {"username": "alice", "password": PASSWORD}
-        )
-        assert answer.json["expires_at"] == expected
+    ],
+)
+def test_a_login_answers_when_the_session_ends(
+    make_auth: MakeAuth, options: dict[str, Any], expected: str | None
+) -> None:
+    auth: AuthMiddleware = make_auth(**options)
+    auth.accounts.create("alice", PASSWORD)
+    credentials = {"username": "alice", "password": PASSWORD}
+    answer = webtest.TestApp(auth).post_json("/session", credentials)
+    assert answer.json["expires_at"] == expected
 
 
 def test_the_openapi_document_names_every_transport() -> None:
