@@ -53,6 +53,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 1 min)")
     parser.add_argument("--rounds", type=int, help="in-process rounds (default 40, quick 12)")
     parser.add_argument("--no-big", action="store_true", help="skip the 1k and 1M session rows")
+    parser.add_argument(
+        "--only",
+        metavar="REGEX",
+        help="in-process: time only the rows matching REGEX (and their bare app and floors)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     arguments = parser.parse_args(argv)
     arguments.sections = [s for s in SECTIONS if getattr(arguments, s)] or list(SECTIONS)
@@ -67,6 +72,8 @@ def inproc(arguments: argparse.Namespace) -> list[Target]:
     """The main table: one request through each contender, in interleaved rounds."""
     quick = arguments.quick
     setup = _inproc.build(big=not arguments.no_big, log=_log)
+    if arguments.only:
+        setup.keep(arguments.only)
     try:
         rounds = interleave(
             setup.contenders,

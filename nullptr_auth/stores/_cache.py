@@ -30,13 +30,15 @@ so that an asynchronous server can answer a hit inline and send only misses to a
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
+from ..metrics import _value
 from ..models import Session, User
 
 DEFAULT_MEGABYTES = 64
@@ -81,6 +83,17 @@ def megabytes_from(
     if not 0 <= budget < float("inf"):
         raise ValueError(f"the cache budget must be a number of megabytes >= 0, not {budget!r}")
     return budget
+
+
+class CacheStats(NamedTuple):
+    """What a store's ``cache_stats()`` answers: lookups served from the cache
+    (``hits``) and read from the store while the cache was on (``misses``) since the
+    store was built, and what it holds now."""
+
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
 
 
 class _Miss:
@@ -147,6 +160,9 @@ class SessionCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._interned: dict[object, object] = {}
+        # next() on a count is one atomic step in C: no lock on the hot path
+        self._hits = itertools.count()
+        self._misses = itertools.count()
 
     def __repr__(self) -> str:
         return f"<SessionCache {len(self._entries)} entries, {self._bytes:,} of {self.budget:,} B>"
@@ -159,6 +175,12 @@ class SessionCache:
         """Bytes the entries are estimated to weigh."""
         return self._bytes
 
+    def stats(self) -> CacheStats | None:
+        """Hits, misses, entries and bytes, read now; ``None`` when the cache is off."""
+        if not self.budget:
+            return None
+        return CacheStats(_value(self._hits), _value(self._misses), len(self._entries), self._bytes)
+
     def peek(self, session_id: str) -> Found | _Miss:
         """The cached session, if it certainly holds now; else :data:`MISS`. No I/O and
         no lock: safe to call on an event loop."""
@@ -170,6 +192,7 @@ class SessionCache:
             return MISS
         with contextlib.suppress(KeyError):  # another thread evicted it: the copy held
             self._entries.move_to_end(session_id)
+        next(self._hits)
         return found
 
     def get(self, session_id: str, read: Callable[[], Found | None]) -> Found | None:
@@ -179,6 +202,7 @@ class SessionCache:
             return found  # type: ignore[return-value]
         if not self.budget:
             return read()
+        next(self._misses)
         stamp = self.channel.stamp(session_id, check=True)  # before the read: see above
         fresh = read()
         if fresh is None:

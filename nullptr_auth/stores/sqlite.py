@@ -50,7 +50,7 @@ from typing import Any
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._cache import DEFAULT_MEGABYTES, SessionCache
+from ._cache import DEFAULT_MEGABYTES, CacheStats, SessionCache
 from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
@@ -252,6 +252,11 @@ class SQLiteStore:
             )
         if evicted:
             self._changed(evicted)
+
+    def cache_stats(self) -> CacheStats | None:
+        """The session cache's hits, misses, entries and bytes; ``None`` with it off.
+        Read by :mod:`nullptr_auth.metrics` when scraped."""
+        return self.cache.stats()
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while no process has changed the session since.
