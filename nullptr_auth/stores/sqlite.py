@@ -267,8 +267,7 @@ class SQLiteStore:
         return self.cache.get(session_id, lambda: self._read_session(session_id))
 
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
-        with self._cursor() as db:
-            row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
+        row = self._read_one(_FIND_SESSION, (session_id,))
         if row is None:
             return None
         session = _session(row[1:])
@@ -460,6 +459,16 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as exc:
             if not isinstance(exc, sqlite3.IntegrityError):  # it may be the connection's
                 self._discard_connection()
+            raise StoreUnavailable() from exc
+
+    def _read_one(self, query: str, arguments: tuple[Any, ...]) -> Any:
+        """One row of one query, as :meth:`_cursor` would read it but without its
+        generator and ``with`` frames (a single ``SELECT`` runs in a read transaction of
+        its own): this is the miss path of every authenticated request."""
+        try:
+            return self._connection().execute(query, arguments).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            self._discard_connection()
             raise StoreUnavailable() from exc
 
     def _connection(self) -> sqlite3.Connection:
