@@ -16,7 +16,8 @@ or a part of it, or a shorter pass (under a minute)::
 
 Sections: ``--inproc`` times one request through each contender in this process;
 ``--http`` runs gunicorn (2 sync workers, then 2 gthread workers of 4 threads) under
-``wrk`` on 127.0.0.1; ``--login`` times logins against the argon2 verify they contain;
+``wrk`` on 127.0.0.1, nullptr_auth on SQLite and on Redis and PostgreSQL with
+``?cache=on``; ``--login`` times logins against the argon2 verify they contain;
 ``--memory`` compares the resident memory of a process serving 100,000 sessions with
 an idle one, and measures ``nullptr-auth serve`` after 1,000 logins from 32 clients.
 ``docs/performance.md`` explains every figure.
@@ -37,6 +38,8 @@ import _login
 import _login_memory
 import _memory
 import _propagation
+import _remote
+import _remote_setup
 from _common import auth_headers
 from _floor import floor_db
 from _populate import sessions_db
@@ -107,6 +110,19 @@ def http(arguments: argparse.Namespace) -> list[Target]:
         ),
         "floor-sqlite": (floor_env, auth_headers(floor.hot_token)),
     }
+    for name, prepare, url in (
+        ("nullptr_auth-redis", _remote_setup.redis, _remote.redis_url),
+        ("nullptr_auth-postgres", _remote_setup.postgres, _remote.postgres_url),
+    ):
+        try:
+            prepare(population, floor, _log)
+        except Exception as exc:
+            print(f"skipped  {name}: {type(exc).__name__}: {exc}")
+            continue
+        contenders[name] = (
+            {"NULLPTR_AUTH_BENCH_DATABASE": url("cache=on")},
+            auth_headers(population.hot_token),
+        )
     if not quick:
         contenders["floor-dict"] = (floor_env, auth_headers(floor.hot_token))
         contenders.update(_repoze_http())
