@@ -30,6 +30,12 @@ from _report import Target, table, times
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 16
+STORES = {
+    "nullptr_auth": "",
+    "nullptr_auth-redis": ", Redis ?cache=on",
+    "nullptr_auth-postgres": ", PostgreSQL ?cache=on",
+}
+"""The nullptr_auth contenders with a target, and how their target names their store."""
 KINDS = {
     "sync": ["-k", "sync", "-w", "2"],
     "gthread": ["-k", "gthread", "-w", "2", "--threads", "4"],
@@ -198,8 +204,9 @@ def report(results: list[HttpResult], generator: str) -> tuple[str, list[Target]
             rows.append(
                 [f"{result.kind}: {name}", f"{statistics.median(values):,.0f}", times(ratio)]
             )
-        if "nullptr_auth" in result.samples:
-            label = f"HTTP, gunicorn {result.kind}: requests/s / bare app's"
-            targets.append(Target(label, result.ratio("nullptr_auth"), 0.85, at_most=False))
+        for name, store in STORES.items():
+            if name in result.samples:
+                label = f"HTTP, gunicorn {result.kind}{store}: requests/s / bare app's"
+                targets.append(Target(label, result.ratio(name), 0.85, at_most=False))
     text = table(["gunicorn workers: app", "requests/s", "÷ bare"], rows)
     return f"load generator: {generator}\n\n{text}", targets

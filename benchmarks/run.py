@@ -16,7 +16,8 @@ or a part of it, or a shorter pass (under a minute)::
 
 Sections: ``--inproc`` times one request through each contender in this process;
 ``--http`` runs gunicorn (2 sync workers, then 2 gthread workers of 4 threads) under
-``wrk`` on 127.0.0.1; ``--login`` times logins against the argon2 verify they contain;
+``wrk`` on 127.0.0.1, nullptr_auth on SQLite and on Redis and PostgreSQL with
+``?cache=on``; ``--login`` times logins against the argon2 verify they contain;
 ``--memory`` compares the resident memory of a process serving 100,000 sessions with
 an idle one, and measures ``nullptr-auth serve`` after 1,000 logins from 32 clients.
 ``docs/performance.md`` explains every figure.
@@ -37,6 +38,8 @@ import _login
 import _login_memory
 import _memory
 import _propagation
+import _remote
+import _remote_setup
 from _common import auth_headers
 from _floor import floor_db
 from _populate import sessions_db
@@ -53,6 +56,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 1 min)")
     parser.add_argument("--rounds", type=int, help="in-process rounds (default 40, quick 12)")
     parser.add_argument("--no-big", action="store_true", help="skip the 1k and 1M session rows")
+    parser.add_argument(
+        "--only",
+        metavar="REGEX",
+        help="in-process: time only the rows matching REGEX (and their bare app and floors)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     arguments = parser.parse_args(argv)
     arguments.sections = [s for s in SECTIONS if getattr(arguments, s)] or list(SECTIONS)
@@ -67,6 +75,8 @@ def inproc(arguments: argparse.Namespace) -> list[Target]:
     """The main table: one request through each contender, in interleaved rounds."""
     quick = arguments.quick
     setup = _inproc.build(big=not arguments.no_big, log=_log)
+    if arguments.only:
+        setup.keep(arguments.only)
     try:
         rounds = interleave(
             setup.contenders,
@@ -100,6 +110,19 @@ def http(arguments: argparse.Namespace) -> list[Target]:
         ),
         "floor-sqlite": (floor_env, auth_headers(floor.hot_token)),
     }
+    for name, prepare, url in (
+        ("nullptr_auth-redis", _remote_setup.redis, _remote.redis_url),
+        ("nullptr_auth-postgres", _remote_setup.postgres, _remote.postgres_url),
+    ):
+        try:
+            prepare(population, floor, _log)
+        except Exception as exc:
+            print(f"skipped  {name}: {type(exc).__name__}: {exc}")
+            continue
+        contenders[name] = (
+            {"NULLPTR_AUTH_BENCH_DATABASE": url("cache=on")},
+            auth_headers(population.hot_token),
+        )
     if not quick:
         contenders["floor-dict"] = (floor_env, auth_headers(floor.hot_token))
         contenders.update(_repoze_http())
@@ -137,9 +160,10 @@ def memory(arguments: argparse.Namespace) -> list[Target]:
 def propagation(arguments: argparse.Namespace) -> list[Target]:
     """Process A ends a session: how long until process B, which cached it, refuses it."""
     stores = {
-        "Redis": "redis://127.0.0.1:6379/14?prefix=nullptr_auth_propagation:",
+        # the caches are opt-in on Redis and PostgreSQL: the window measured is theirs
+        "Redis": "redis://127.0.0.1:6379/14?prefix=nullptr_auth_propagation:&cache=on",
         "PostgreSQL": "postgresql://postgres@127.0.0.1:5432/test"
-        "?table_prefix=nullptr_auth_propagation_",
+        "?table_prefix=nullptr_auth_propagation_&cache=on",
     }
     text, targets = _propagation.measure(stores, 200 if arguments.quick else 1000, _log)
     print(heading("Revocation propagation: A ends a session, B (its cache warm) refuses it"))

@@ -14,8 +14,10 @@ Counting costs a request no lock and no allocation beyond the counter's own int:
 counter is an :func:`itertools.count`, whose ``next()`` is one atomic step in C, and the
 authentication time goes into one bucket's counter plus a per-thread sum (each thread
 writes only its own entry). Exporters read the counts when scraped. A store with a
-session cache that offers ``cache_stats() -> (hits, misses)`` also gets its hit ratio
-exported (``nullptr_auth_session_cache_hit_ratio``).
+session cache (SQLite, and Redis or PostgreSQL with ``?cache=on``) offers
+``cache_stats()``, read at scrape time like the rest: its hit ratio, hits, misses,
+entries and bytes are exported (``nullptr_auth_session_cache_hit_ratio`` and so on).
+A store whose ``cache_stats()`` answers ``None`` (its cache off) exports none.
 
 Prometheus names: ``nullptr_auth_logins_total``,
 ``nullptr_auth_login_failures_total{reason}``, ``nullptr_auth_throttled_total``,
@@ -81,7 +83,7 @@ class Metrics:
         self._statuses = {status: itertools.count() for status in STATUSES}
         self._bucket_counts = [itertools.count() for _ in range(len(self.buckets) + 1)]
         self._sums: dict[int, float] = {}  # thread id -> that thread's total seconds
-        self._caches: list[Callable[[], tuple[int, int]]] = []
+        self._caches: list[Callable[[], Sequence[int] | None]] = []
 
     def __repr__(self) -> str:
         return f"<Metrics logins={_value(self._logins)}>"
@@ -118,7 +120,8 @@ class Metrics:
                 next(self._ended)
 
     def watch_cache(self, store: object) -> None:
-        """Export the hit ratio of ``store``'s session cache, if it has one."""
+        """Export the hit ratio of ``store``'s session cache, if it has one: its
+        ``cache_stats()`` answers ``(hits, misses, entries, bytes)``, or ``None``."""
         stats = getattr(store, "cache_stats", None)
         if callable(stats):
             self._caches.append(stats)
@@ -138,11 +141,13 @@ class Metrics:
             "cache": self._cache_counts(),
         }
 
-    def _cache_counts(self) -> tuple[int, int] | None:
-        if not self._caches:
+    def _cache_counts(self) -> tuple[int, int, int, int] | None:
+        """Hits, misses, entries and bytes over every watched cache that is on."""
+        found = [stats for stats in (read() for read in self._caches) if stats is not None]
+        if not found:
             return None
-        pairs = [stats() for stats in self._caches]
-        return sum(h for h, _ in pairs), sum(m for _, m in pairs)
+        hits, misses, entries, size = (sum(column) for column in zip(*found, strict=True))
+        return hits, misses, entries, size
 
     # -- exporters ---------------------------------------------------------------------
     def register_prometheus(self, registry: Any = None) -> Any:
@@ -239,7 +244,7 @@ class _PrometheusCollector:
         )
         cache = counts["cache"]
         if cache is not None:
-            hits, misses = cache
+            hits, misses, entries, size = cache
             yield CounterMetricFamily("nullptr_auth_session_cache_hits", "Cache hits.", value=hits)
             yield CounterMetricFamily(
                 "nullptr_auth_session_cache_misses", "Cache misses.", value=misses
@@ -248,6 +253,14 @@ class _PrometheusCollector:
                 "nullptr_auth_session_cache_hit_ratio",
                 "Hits over lookups of the session cache.",
                 value=hits / (hits + misses) if hits + misses else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "nullptr_auth_session_cache_entries", "Sessions in the cache.", value=entries
+            )
+            yield GaugeMetricFamily(
+                "nullptr_auth_session_cache_bytes",
+                "Estimated bytes the cached sessions weigh.",
+                value=size,
             )
 
 
@@ -310,9 +323,15 @@ def _otel_instruments(metrics: Metrics, meter: Any, observation: Any) -> list[An
         instruments.append(
             meter.create_observable_gauge(
                 "nullptr_auth.session_cache.hit_ratio",
-                callbacks=[
-                    reading(lambda c: [(c["cache"][0] / max(1, c["cache"][0] + c["cache"][1]), {})])
-                ],
+                callbacks=[reading(lambda c: _hit_ratio(c["cache"]))],
             )
         )
     return instruments
+
+
+def _hit_ratio(cache: tuple[int, int, int, int] | None) -> list[tuple[float, dict[str, str]]]:
+    """OpenTelemetry's reading of the ratio: none while every watched cache is off."""
+    if cache is None:
+        return []
+    hits, misses = cache[0], cache[1]
+    return [(hits / (hits + misses) if hits + misses else 0.0, {})]

@@ -4,6 +4,8 @@ authentication time, read through a real Prometheus text scrape and OpenTelemetr
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +13,10 @@ import webtest
 
 from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.metrics import Metrics, metrics_app
+from nullptr_auth.stores._cache import MISS
 
 from .conftest import PASSWORD, MakeAuth, login
+from .services import scratch_store, with_query
 
 prometheus_client = pytest.importorskip("prometheus_client")  # the test extra has it
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -107,18 +111,54 @@ def test_counting_from_many_threads_loses_nothing() -> None:
     assert counts["authentication_seconds"] == pytest.approx(0.04)
 
 
-def test_the_cache_hit_ratio_where_a_store_has_a_cache(make_auth: MakeAuth) -> None:
-    from nullptr_auth.stores import MemoryStore
+@pytest.mark.parametrize(
+    ("kind", "query"), [("sqlite", ""), ("redis", "cache=on"), ("postgres", "cache=on")]
+)
+def test_the_cache_hit_ratio_of_a_real_store(
+    make_auth: MakeAuth, tmp_path: Path, kind: str, query: str
+) -> None:
+    with scratch_store(kind, tmp_path) as url:
+        auth = make_auth(with_query(url, "cache", "on") if query else url, metrics=Metrics())
+        auth.accounts.create("alice", PASSWORD)
+        assert auth.metrics is not None
+        client = webtest.TestApp(metrics_app(auth, auth.metrics))
+        headers = login(client)
+        _serving(auth)
+        before = scrape(client)
+        for _ in range(3):
+            client.get("/app", headers=headers)
+        seen = scrape(client)
+    hits = seen[("nullptr_auth_session_cache_hits_total", ())]
+    misses = seen[("nullptr_auth_session_cache_misses_total", ())]
+    assert hits - before[("nullptr_auth_session_cache_hits_total", ())] == 3
+    assert misses >= 1  # the first read after the login went to the store
+    assert seen[("nullptr_auth_session_cache_hit_ratio", ())] == hits / (hits + misses)
+    assert seen[("nullptr_auth_session_cache_entries", ())] == 1
+    assert seen[("nullptr_auth_session_cache_bytes", ())] > 0
 
-    class CachedStore(MemoryStore):
-        def cache_stats(self) -> tuple[int, int]:
-            return 3, 1
 
-    auth = make_auth(CachedStore(), metrics=Metrics())
-    assert auth.metrics is not None
-    seen = scrape(webtest.TestApp(metrics_app(auth, auth.metrics)))
-    assert seen[("nullptr_auth_session_cache_hit_ratio", ())] == 0.75
-    assert seen[("nullptr_auth_session_cache_hits_total", ())] == 3
+def _serving(auth: AuthMiddleware) -> None:
+    """Wait until the store's cache serves (Redis and PostgreSQL: their channel is up),
+    then read the one session once so that it is cached."""
+    cache = auth.store.cache  # type: ignore[attr-defined]
+    (session,) = auth.sessions.list()
+    deadline = time.monotonic() + 10
+    while cache.peek(session.id) is MISS:
+        assert time.monotonic() < deadline, "the cache never served"
+        auth.store.find_session(session.id)
+        time.sleep(0.01)
+
+
+def test_a_store_with_its_cache_off_exports_no_ratio(make_auth: MakeAuth, tmp_path: Path) -> None:
+    with scratch_store("sqlite", tmp_path) as url:
+        auth = make_auth(f"{url}?cache=off", metrics=Metrics())  # with_query drops a /
+        auth.accounts.create("alice", PASSWORD)
+        assert auth.metrics is not None
+        assert auth.store.cache_stats() is None  # type: ignore[attr-defined]
+        client = webtest.TestApp(metrics_app(auth, auth.metrics))
+        client.get("/app", headers=login(client))
+        names = {name for name, _ in scrape(client)}
+    assert not any(name.startswith("nullptr_auth_session_cache") for name in names)
 
 
 def test_no_cache_no_ratio(metered: tuple[AuthMiddleware, webtest.TestApp]) -> None:

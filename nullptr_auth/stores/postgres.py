@@ -56,12 +56,12 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._cache import SessionCache, megabytes_from
+from ._cache import CacheStats, SessionCache, megabytes_from
 from ._tracking import MAX_AGE, Tracking, postgres_listener
 from .base import Reservation
 
@@ -221,7 +221,9 @@ class PostgresStore:
         }
         names.update(columns=sql.SQL(_SESSION_COLUMNS), version=sql.Literal(SCHEMA_VERSION))
         self._schema = [sql.SQL(statement).format(**names) for statement in _SCHEMA]
-        self._sql = {key: sql.SQL(query).format(**names) for key, query in _QUERIES.items()}
+        self._sql: dict[str, Any] = {  # psycopg.sql.Composed, then bytes (_ready_pool)
+            key: sql.SQL(query).format(**names) for key, query in _QUERIES.items()
+        }
         self._lock = threading.Lock()
         self._watchdog = _Watchdog()
         self._deadline = threading.local()
@@ -321,6 +323,11 @@ class PostgresStore:
                     session.device,
                 ),
             )
+
+    def cache_stats(self) -> CacheStats | None:
+        """The session cache's hits, misses, entries and bytes; ``None`` with it off.
+        Read by :mod:`nullptr_auth.metrics` when scraped."""
+        return self.cache.stats()
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while no ``NOTIFY`` has named the session since;
@@ -487,7 +494,7 @@ class PostgresStore:
         )
         return connection
 
-    def _read_one(self, query: str, arguments: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def _read_one(self, query: bytes, arguments: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row of one prepared statement in one round trip.
 
         A connection that turns out to be dead (the server restarted since its last
@@ -527,6 +534,9 @@ class PostgresStore:
                 watch(connection)
                 with connection.transaction():
                     self._create_tables(connection)
+                # Rendered once: psycopg would compose each statement anew on every
+                # execute, a third of a read's time in Python (docs/performance.md).
+                self._sql = {key: _bytes(query, connection) for key, query in self._sql.items()}
             self._ready = True
         return pool
 
@@ -718,6 +728,11 @@ class _Watchdog:
                 self._wakes_at = float("inf") if nearest is None else nearest
                 self._condition.wait(None if nearest is None else max(0.0, nearest - now))
                 self._wakes_at = -1.0
+
+
+def _bytes(query: Any, connection: Connection) -> bytes:
+    """A ``psycopg.sql.Composed`` statement as the bytes the server is sent."""
+    return query if isinstance(query, bytes) else cast("bytes", query.as_bytes(connection))
 
 
 def _connection_lost(error: BaseException) -> bool:

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._cache import SessionCache, megabytes_from
+from ._cache import CacheStats, SessionCache, megabytes_from
 from ._tracking import MAX_AGE, MAX_LAG, Tracking, redis_listener
 from .base import Reservation
 
@@ -385,15 +385,23 @@ class RedisStore:
         if not added:
             raise TooManySessions()
 
+    def cache_stats(self) -> CacheStats | None:
+        """The session cache's hits, misses, entries and bytes; ``None`` with it off.
+        Read by :mod:`nullptr_auth.metrics` when scraped."""
+        return self.cache.stats()
+
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while Redis has pushed no change of the session."""
         return self.cache.get(session_id, lambda: self._read_session(session_id))
 
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
+        """One ``HMGET`` of the fields a session needs: the answer is half the size of
+        ``HGETALL``'s (values, not names and values), and redis-py parses it in Python."""
         with self._reaching():
-            fields = self._hash(self._key("session:", session_id))
-        if not fields:
+            values = self._client.hmget(self._key("session:", session_id), _SESSION_FIELDS)
+        if values[0] is None:  # no such hash: every field is missing, user_id first
             return None
+        fields = cast("dict[bytes, bytes]", dict(zip(_SESSION_FIELDS, values, strict=True)))
         user = User(fields[b"user_id"].decode(), fields[b"username"].decode())
         return user, _session(session_id, fields)
 
@@ -589,6 +597,20 @@ def _user(fields: Mapping[bytes, bytes]) -> UserRecord:
         _datetime(fields[b"created_at"]),
         fields[b"disabled"] == b"1",
     )
+
+
+_SESSION_FIELDS = (
+    b"user_id",
+    b"username",
+    b"created_at",
+    b"last_seen_at",
+    b"expires_at",
+    b"idle_expires_at",
+    b"user_agent",
+    b"ip",
+    b"device",
+    b"token_hash",
+)
 
 
 def _session(session_id: str, fields: Mapping[bytes, bytes]) -> Session:

@@ -50,7 +50,7 @@ from typing import Any
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._cache import DEFAULT_MEGABYTES, SessionCache
+from ._cache import DEFAULT_MEGABYTES, CacheStats, SessionCache
 from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
@@ -253,6 +253,11 @@ class SQLiteStore:
         if evicted:
             self._changed(evicted)
 
+    def cache_stats(self) -> CacheStats | None:
+        """The session cache's hits, misses, entries and bytes; ``None`` with it off.
+        Read by :mod:`nullptr_auth.metrics` when scraped."""
+        return self.cache.stats()
+
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while no process has changed the session since.
 
@@ -262,8 +267,7 @@ class SQLiteStore:
         return self.cache.get(session_id, lambda: self._read_session(session_id))
 
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
-        with self._cursor() as db:
-            row = db.execute(_FIND_SESSION, (session_id,)).fetchone()
+        row = self._read_one(_FIND_SESSION, (session_id,))
         if row is None:
             return None
         session = _session(row[1:])
@@ -455,6 +459,16 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as exc:
             if not isinstance(exc, sqlite3.IntegrityError):  # it may be the connection's
                 self._discard_connection()
+            raise StoreUnavailable() from exc
+
+    def _read_one(self, query: str, arguments: tuple[Any, ...]) -> Any:
+        """One row of one query, as :meth:`_cursor` would read it but without its
+        generator and ``with`` frames (a single ``SELECT`` runs in a read transaction of
+        its own): this is the miss path of every authenticated request."""
+        try:
+            return self._connection().execute(query, arguments).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            self._discard_connection()
             raise StoreUnavailable() from exc
 
     def _connection(self) -> sqlite3.Connection:
