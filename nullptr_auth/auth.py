@@ -299,6 +299,7 @@ class Auth:
                 fetch_site=headers.get("sec-fetch-site"),
                 csrf_header=headers.get("x-csrf-token"),
                 own_origin=_http.own_origin(request),
+                upgrade=headers.get("upgrade"),
             )
         return Authenticated(user, session, credentials)
 

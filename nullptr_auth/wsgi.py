@@ -10,10 +10,10 @@ and ``Token`` headers and handed on with ``environ["nullptr_auth.user"]``,
 ``environ["nullptr_auth.session"]``, ``REMOTE_USER`` and ``AUTH_TYPE`` set (or the
 first two ``None`` for an anonymous request); the ``transports`` option adds ``Bearer``
 and browser cookies (:mod:`nullptr_auth.transports`). Every decision (which paths the
-middleware owns, which ``require_auth`` covers) is made on the canonical path, repeated slashes merged and dot
-segments resolved, which the application finds in ``environ["nullptr_auth.path"]``
-(see ``_paths.py``). Authentication reads headers only: the application's
-request body and its response stream pass through untouched. The answer to an
+middleware owns, which ``require_auth`` covers) is made on the canonical path, repeated
+slashes merged and dot segments resolved, which the application finds in
+``environ["nullptr_auth.path"]`` (see ``_paths.py``). Authentication reads headers only:
+the application's request body and its response stream pass through untouched. The answer to an
 authenticated request gets ``Cache-Control: private`` (unless the application set a
 ``Cache-Control``) and ``Vary: Username, Token``, through ``start_response`` alone.
 

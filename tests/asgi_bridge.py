@@ -321,8 +321,9 @@ class WsgiUnderAsgi:
     """An ASGI application that answers by running a WSGI one, as the tests' app.
 
     The environ it builds carries what the ASGI middleware put into the scope
-    (``nullptr_auth.user``/``session``/``path``), and ``REMOTE_USER`` for an
-    authenticated user, so the tests' ``RecordingApp`` reads the same keys on both.
+    (``nullptr_auth.user``/``session``/``path``), and ``REMOTE_USER`` and ``AUTH_TYPE``
+    (from ``scope["nullptr_auth.auth_type"]``) for an authenticated user, so the tests'
+    ``RecordingApp`` reads the same keys on both.
     """
 
     def __init__(self, app: WSGIApplication) -> None:
@@ -406,4 +407,5 @@ def _environ_of(scope: Scope, body: bytes) -> WSGIEnvironment:
     user = scope.get("nullptr_auth.user")
     if user is not None:
         environ["REMOTE_USER"] = user.username
+        environ["AUTH_TYPE"] = scope["nullptr_auth.auth_type"]
     return environ

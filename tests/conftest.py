@@ -91,18 +91,23 @@ CONTRACT = {
     "test_authentication",
     "test_bad_input",
     "test_caching",
+    "test_cookies",
+    "test_events",
     "test_expiry",
     "test_login",
+    "test_metrics",
     "test_paths",
     "test_session_management",
     "test_session_policies",
     "test_sessions_elsewhere",
     "test_throttle",
+    "test_transports",
 }
 """The modules whose tests run against both middlewares."""
 SERVED = CONTRACT - {
     "test_audit",  # records and throttles by the test's REMOTE_ADDR: a socket's is 127.0.0.1
     "test_throttle",
+    "test_events",  # the events carry the test's REMOTE_ADDR: a socket's is 127.0.0.1
     "test_bad_input",  # hundreds of cases, each on every store: in process only
 }
 """The modules that also run behind each real ASGI server (``tox -e asgi-servers``)."""
@@ -123,6 +128,7 @@ WSGI_ONLY = {
     "test_a_trusted_upstream_remote_user_is_kept": "an upstream REMOTE_USER",
     "test_an_upstream_remote_user_is_replaced_when_authenticated": "an upstream REMOTE_USER",
     "test_identity_keys_set_upstream_are_overwritten": "environ keys set upstream",
+    "test_an_upstream_auth_type_is_removed_from_an_anonymous_request": "an upstream AUTH_TYPE",
     "test_the_response_stream_is_not_buffered_or_wrapped": "the WSGI iterable itself",
     "test_every_answer_passes_the_pep_3333_validator": "PEP 3333",
     "test_a_streamed_authenticated_answer_is_not_buffered_or_wrapped": "the WSGI iterable",

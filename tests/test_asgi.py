@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +21,10 @@ anyio = pytest.importorskip("anyio", reason="the asgi extra (anyio) is not insta
 from nullptr_auth import AuthMiddleware as WSGIAuthMiddleware  # noqa: E402
 from nullptr_auth import asgi  # noqa: E402
 from nullptr_auth.models import Session, User  # noqa: E402
-from nullptr_auth.stores import MemoryStore, SQLiteStore  # noqa: E402
+from nullptr_auth.stores import MemoryStore, SQLiteStore, open_store  # noqa: E402
 
 from .conftest import CHEAP_HASHER, PASSWORD, SECRET_KEY, FrozenClock, RecordingApp  # noqa: E402
+from .services import scratch_store, with_query  # noqa: E402
 
 Message = dict[str, Any]
 
@@ -277,6 +279,39 @@ def test_a_websocket_with_a_bad_pair_is_closed_before_accept(
     assert app.scopes == []
 
 
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        pytest.param("http://localhost", True, id="own-origin"),
+        pytest.param("https://app.example", True, id="trusted-origin"),
+        pytest.param("https://evil.example", False, id="another-site"),
+        pytest.param("null", False, id="null-origin"),
+    ],
+)
+def test_a_websocket_on_the_cookie_alone_must_come_from_the_site(
+    app: App, origin: str, accepted: bool
+) -> None:
+    """Cross-site WebSocket hijacking: a handshake is a GET, which a page on any site may
+    make the browser send with the cookie (and no X-CSRF-Token): its origin decides."""
+    middleware = build(
+        app,
+        transports=["cookie"],
+        cookie_insecure_localhost=True,
+        trusted_origins=["https://app.example"],
+    )
+    middleware.accounts.create("alice", PASSWORD)
+    _, token = middleware.sessions.login("alice", PASSWORD)
+    cookie = f"{middleware.transports.cookie_name}={token}"
+    headers = {"Cookie": cookie, "Origin": origin, "Upgrade": "websocket"}
+    sent = run(middleware, websocket_scope(headers, scheme="ws"), connect())
+    if accepted:
+        assert sent[0]["type"] == "websocket.accept"
+        assert app.scopes[-1]["nullptr_auth.auth_type"] == "Cookie"
+    else:
+        assert sent == [{"type": "websocket.close", "code": asgi.WEBSOCKET_CLOSE_CODE}]
+        assert app.scopes == []
+
+
 def test_a_websocket_refusal_is_the_http_error_when_the_server_can_send_one(
     app: App,
 ) -> None:
@@ -354,27 +389,66 @@ def test_store_misses_writes_and_hashing_run_off_the_loop(clock: FrozenClock) ->
     assert loop not in store.threads["touch_session"]
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_a_cached_session_is_answered_on_the_loop(kind: str, tmp_path: Any) -> None:
-    """SQLite: from the process's cache, without a query; memory: it is all memory."""
-    store = SQLiteStore(tmp_path / "auth.db") if kind == "sqlite" else MemoryStore()
-    middleware = build(App(), store)
-    middleware.accounts.create("alice", PASSWORD)
-    _, token = middleware.sessions.login("alice", PASSWORD)
-    middleware.sessions.authenticate("alice", token)  # now in the store's cache
-    seen: list[int] = []
-    original: Callable[..., Any] = store.find_session
+def cache_up(middleware: asgi.AuthMiddleware, token: str, *, expected: bool) -> None:
+    """Authenticate until the store's cache holds the session: Redis's and PostgreSQL's
+    keep nothing read before their invalidation channel is up (a moment after the
+    first read)."""
+    session_id = middleware.sessions.signer.session_id(token)
+    deadline = time.monotonic() + (10 if expected else 0)
+    while True:
+        middleware.sessions.authenticate("alice", token)
+        if middleware.store.cached_session(session_id) is not None:  # type: ignore[attr-defined]
+            return
+        if time.monotonic() >= deadline:
+            assert not expected, "the store's cache never held the session"
+            return
+        time.sleep(0.01)
 
-    def noting(session_id: str) -> Any:
-        seen.append(threading.get_ident())
-        return original(session_id)
 
-    store.find_session = noting  # type: ignore[method-assign]
-    scope = http_scope(headers={"Username": "alice", "Token": token})
-    loop = on_the_loop(middleware, scope, [])
-    assert scope.get("nullptr_auth.user") is not None
-    assert seen == ([] if kind == "sqlite" else [loop]), "the hit left the loop or queried"
-    store.close()
+@pytest.mark.parametrize(
+    ("kind", "cache", "inline"),
+    [
+        pytest.param("memory", None, True, id="memory"),
+        pytest.param("sqlite", None, True, id="sqlite"),
+        pytest.param("redis", "on", True, id="redis-cache-on"),
+        pytest.param("postgres", "on", True, id="postgres-cache-on"),
+        pytest.param("sqlite", "off", False, id="sqlite-cache-off"),
+        pytest.param("redis", None, False, id="redis-default"),
+        pytest.param("postgres", None, False, id="postgres-default"),
+    ],
+)
+def test_a_cached_session_is_answered_on_the_loop(
+    kind: str, cache: str | None, inline: bool, tmp_path: Any
+) -> None:
+    """A store whose cache holds the session answers on the loop without a read (memory:
+    it is all memory); a store without one (Redis and PostgreSQL by default, any store
+    with ``?cache=off``) is read once, in a worker thread."""
+    with scratch_store(kind, tmp_path) as url:
+        if cache is not None:
+            url = f"{url}?cache={cache}" if kind == "sqlite" else with_query(url, "cache", cache)
+        store = open_store(url)
+        middleware = build(App(), store)
+        middleware.accounts.create("alice", PASSWORD)
+        _, token = middleware.sessions.login("alice", PASSWORD)
+        cache_up(middleware, token, expected=inline)
+        reads: list[int] = []
+        original: Callable[..., Any] = store.find_session
+
+        def noting(session_id: str) -> Any:
+            reads.append(threading.get_ident())
+            return original(session_id)
+
+        store.find_session = noting  # type: ignore[method-assign]
+        scope = http_scope(headers={"Username": "alice", "Token": token})
+        loop = on_the_loop(middleware, scope, [])
+        assert scope.get("nullptr_auth.user") is not None
+        if kind == "memory":
+            assert reads == [loop]  # cached_session is find_session: all memory
+        elif inline:
+            assert reads == [], "the hit left the loop or queried"
+        else:
+            assert len(reads) == 1 and loop not in reads, "the miss ran on the loop"
+        store.close()
 
 
 def test_an_ended_session_is_refused_on_the_loop_too(tmp_path: Any) -> None:
