@@ -17,31 +17,36 @@ What each scope type gets:
     read from ``http.request`` messages up to ``max_body_size`` (a larger declared
     ``Content-Length`` is refused unread, a streamed body as soon as it passes the
     limit, both ``413 REQUEST_TOO_LARGE``). Every other request is authenticated from
-    its ``Username`` and ``Token`` headers and handed on with
-    ``scope["nullptr_auth.user"]``, ``scope["nullptr_auth.session"]`` and
-    ``scope["nullptr_auth.path"]`` (the canonical path, on which every decision is
+    its ``Username`` and ``Token`` headers (or the other ``transports``: ``Bearer``,
+    the browser cookie with its CSRF check, :mod:`nullptr_auth.transports`) and handed
+    on with ``scope["nullptr_auth.user"]``, ``scope["nullptr_auth.session"]``,
+    ``scope["nullptr_auth.auth_type"]`` (what authenticated it, WSGI's ``AUTH_TYPE``)
+    and ``scope["nullptr_auth.path"]`` (the canonical path, on which every decision is
     made), Starlette's ``scope["user"]`` (:class:`AuthenticatedUser` or
     :class:`AnonymousUser`) and ``scope["auth"]`` (:class:`Credentials`, whose scope
     ``"authenticated"`` Starlette's ``@requires`` checks), and without the ``Token``
-    header. The answer to an authenticated request gets ``Cache-Control: private``
-    and ``Vary: Username, Token`` by rewriting ``http.response.start`` alone: the
-    application's request body and response body pass through, never read or
-    buffered.
+    header (nor ``Authorization: Bearer``, nor the session cookie, when they carried
+    it). The answer to an authenticated request gets ``Cache-Control: private`` and
+    ``Vary: Username, Token`` by rewriting ``http.response.start`` alone: the
+    application's request body and response body pass through, never read or buffered.
 ``websocket``
     Authenticated from the handshake headers, and refused before ``accept`` when the
     pair is bad or ``require_auth`` covers the path: with the contract's JSON error
     (``401``) when the server offers the ``websocket.http.response`` extension, else
     with ``websocket.close`` code ``1008`` (policy violation), which the server turns
-    into an HTTP ``403`` for the handshake. Accepted connections carry the same scope
-    keys as ``http``.
+    into an HTTP ``403`` for the handshake. A handshake on the session cookie alone
+    must come from the site's own origin or a ``trusted_origins`` one (cross-site
+    WebSocket hijacking: see :meth:`~nullptr_auth.transports.Transports.check_csrf`).
+    Accepted connections carry the same scope keys as ``http``.
 ``lifespan`` and any other type
     Passed through untouched.
 
-The event loop is never blocked: a session the store holds in memory (SQLite's and the
-memory store's caches, see :class:`~nullptr_auth.stores.base.CachingStore`) is answered
-inline, a signature check and a dictionary lookup; everything else that may wait (a
-store miss, a write such as the once-a-minute activity record, a password hash, every
-owned path) goes through :func:`run_off_loop`, the one door to a worker thread.
+The event loop is never blocked: a session the store holds in memory (the memory store,
+SQLite's cache, Redis's and PostgreSQL's with ``?cache=on``; see
+:class:`~nullptr_auth.stores.base.CachingStore`) is answered inline, a signature check
+and a dictionary lookup; everything else that may wait (a store miss, a write such as
+the once-a-minute activity record, a password hash, every owned path) goes through
+:func:`run_off_loop`, the one door to a worker thread.
 """
 
 from __future__ import annotations
