@@ -21,6 +21,7 @@ import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 
 from nullptr_auth import Store, User
 from nullptr_auth.asgi import AuthMiddleware
@@ -39,13 +40,19 @@ def current_user(request: Request) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def not_logged_in(request: Request, exc: Exception) -> Response:
+    """The contract's error envelope, as the middleware's own 401 has it."""
+    body = {"error": {"code": "AUTHORIZATION_REQUIRED", "message": "Log in first."}}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Token"})
+
+
 def create_app(database: str | Store = DATABASE, **middleware_options: Any) -> AuthMiddleware:
     """The FastAPI app inside :class:`AuthMiddleware`; options go to the middleware.
 
     (``api.add_middleware(AuthMiddleware, database=...)`` works as well; wrapping keeps
     the middleware object at hand, for ``app.accounts`` and ``app.sessions``.)
     """
-    api = FastAPI()
+    api = FastAPI(exception_handlers={401: not_logged_in})
 
     @api.get("/")
     def hello() -> dict[str, str]:

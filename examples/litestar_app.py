@@ -52,9 +52,18 @@ async def echo(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(await request.body(), media_type="application/json")
 
 
+def not_logged_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The contract's error envelope, as the middleware's own 401 has it."""
+    body = {"error": {"code": "AUTHORIZATION_REQUIRED", "message": "Log in first."}}
+    return Response(body, status_code=401, headers={"WWW-Authenticate": "Token"})
+
+
 def create_app(database: str | Store = DATABASE, **middleware_options: Any) -> AuthMiddleware:
     """The Litestar app inside :class:`AuthMiddleware`; options go to the middleware."""
-    return AuthMiddleware(Litestar([hello, me, echo]), database, **middleware_options)
+    litestar = Litestar(
+        [hello, me, echo], exception_handlers={NotAuthorizedException: not_logged_in}
+    )
+    return AuthMiddleware(litestar, database, **middleware_options)
 
 
 app = create_app()
