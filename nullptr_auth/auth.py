@@ -114,7 +114,9 @@ class Auth:
         if self.metrics is not None:
             self.metrics.watch_cache(self.store)
         metered = () if self.metrics is None else (self.metrics.on_event,)
-        self.audit = Audit(settings.clock, events.hooks_from(settings.on_event) + metered)
+        hooks = events.hooks_from(settings.on_event)
+        self._hooked = bool(hooks)  # the application's hooks may block: never on a loop
+        self.audit = Audit(settings.clock, hooks + metered)
         throttling = settings.throttling
         self.endpoints = Endpoints(
             settings,
@@ -205,12 +207,17 @@ class Auth:
         :meth:`~nullptr_auth.sessions.Sessions.authenticate_cached`); everything else
         (a cache miss, an expired session to delete, an activity write due) is for
         :meth:`authenticate`, called off the event loop (which counts it in the metrics).
+        So is a refusal when ``on_event`` hooks are set: they are the application's code,
+        which may block, and get the ``session.rejected`` event in a worker thread.
         """
         started = time.perf_counter() if self.metrics is not None else 0.0
         found: Authenticated | _NeedsIO | None = None
         try:
             found = self._inline(request)
         except (errors.InvalidSession, errors.CsrfFailed) as error:
+            if self._hooked:  # the event goes to on_event hooks: decided again off the loop
+                found = NEEDS_IO
+                return found
             self._rejected(request, error)
             raise
         finally:

@@ -405,6 +405,19 @@ def cache_up(middleware: asgi.AuthMiddleware, token: str, *, expected: bool) -> 
         time.sleep(0.01)
 
 
+def test_event_hooks_never_run_on_the_loop() -> None:
+    """A refusal decided on the loop is decided again in a thread when the application
+    has on_event hooks: a hook (an email, a webhook) may block."""
+    threads: list[int] = []
+    middleware = build(App(), on_event=lambda event: threads.append(threading.get_ident()))
+    middleware.accounts.create("alice", PASSWORD)
+    middleware.sessions.login("alice", PASSWORD)  # the signer is built: inline can decide
+    threads.clear()
+    forged = http_scope(headers={"Username": "alice", "Token": "x.y"})
+    loop = on_the_loop(middleware, forged, [])
+    assert len(threads) == 1 and loop not in threads
+
+
 @pytest.mark.parametrize(
     ("kind", "cache", "inline"),
     [
