@@ -58,5 +58,9 @@ asgi_auth = asgi.AuthMiddleware(
     secret_keys=["a-key-of-at-least-32-bytes-long!!"],
     require_auth=["/api"],
     idle_timeout=timedelta(hours=1),
+    transports=["headers", "bearer", "cookie"],
+    trusted_origins=["https://app.example"],
+    on_event=lambda event: None,
 )
 asgi_accounts: Accounts = asgi_auth.accounts
+auth_type_key: str = asgi.AUTH_TYPE_KEY
