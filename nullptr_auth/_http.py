@@ -79,9 +79,10 @@ def headers_from_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Request:
-    """What the core needs of one request, whatever protocol carried it.
+    """What the core needs of one request, whatever protocol carried it (a value: the
+    core never changes one; not frozen, which would cost a microsecond per request).
 
     :param method: the request method, as sent (methods are case-sensitive).
     :param path: the canonical path (:func:`nullptr_auth._paths.canonical`).
@@ -93,7 +94,7 @@ class Request:
     :param client: the address of the peer, before any ``X-Forwarded-For``.
     :param scheme: ``http`` or ``https``, as the server received the request.
     :param server: ``host:port`` the server listens on, the origin's host when the
-        request has no ``Host`` header.
+        request has no ``Host`` header (the adapters may leave it empty when it has).
     """
 
     method: str

@@ -52,7 +52,7 @@ the once-a-minute activity record, a password hash, every owned path) goes throu
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -327,7 +327,7 @@ def _request(
 
 
 def _without(
-    pairs: Iterable[tuple[bytes, bytes]], changed: dict[str, str | None]
+    pairs: Iterable[tuple[bytes, bytes]], changed: Mapping[str, str | None]
 ) -> list[tuple[bytes, bytes]]:
     """The scope's header pairs with ``changed`` applied: a ``None`` removes a header,
     a text replaces every field of that name by one (dropped if empty)."""

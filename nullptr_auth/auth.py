@@ -21,7 +21,9 @@ without leaving the loop (see :mod:`nullptr_auth.asgi`).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import _http, _paths, errors, events
@@ -55,6 +57,8 @@ class _NeedsIO:
 
 
 NEEDS_IO = _NeedsIO()
+_HEADERS_ONLY = frozenset({"headers"})
+_NOTHING_HIDDEN: Mapping[str, str | None] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,8 @@ class Auth:
             evict_oldest=settings.session_limit_policy == "evict_oldest",
         )
         self.transports = Transports(settings)
+        self.hides_token = self.transports.headers
+        """Whether ``Token`` is the middleware's: the adapters remove it from every request."""
         self.metrics: Metrics | None = settings.metrics  # type: ignore[assignment]
         if self.metrics is not None:
             self.metrics.watch_cache(self.store)
@@ -227,22 +233,19 @@ class Auth:
 
     def hidden_headers(
         self, found: Authenticated, headers: _http.Headers
-    ) -> dict[str, str | None]:
+    ) -> Mapping[str, str | None]:
         """The request headers the application must see changed (``None``: removed),
         by lowercase name: what carried the token never reaches it. (``Token`` is
         removed by the adapters from every request, see :attr:`hides_token`.)"""
         carried_by = found.credentials.carried_by
+        if carried_by == _HEADERS_ONLY:
+            return _NOTHING_HIDDEN
         changed: dict[str, str | None] = {}
         if "bearer" in carried_by:
             changed["authorization"] = None
         if "cookie" in carried_by:
             changed["cookie"] = self.transports.cookie_for_app(headers.get("cookie", ""))
         return changed
-
-    @property
-    def hides_token(self) -> bool:
-        """Whether the ``Token`` header is the middleware's (removed before the app)."""
-        return self.transports.headers
 
     def requires_auth(self, request: Request, context: Any) -> bool:
         """Whether ``require_auth`` covers the request.

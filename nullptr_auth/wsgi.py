@@ -219,7 +219,8 @@ class AuthMiddleware:
         if self.core.takes_body(method, path):
             body = _read_body(environ, self.options.max_body_size)
         headers = _EnvironHeaders(environ, environ.get("HTTP_TOKEN"))
-        return _request(environ, raw_path, path, headers, body)
+        query = environ.get("QUERY_STRING", "").encode("latin-1")
+        return _request(environ, raw_path, path, headers, body, query)
 
 
 def _request(
@@ -228,17 +229,21 @@ def _request(
     path: str,
     headers: _EnvironHeaders,
     body: bytes | None = b"",
+    query: bytes = b"",
 ) -> Request:
+    """The core's request value; the query only for an owned path (the app's is its own)."""
     return Request(
         environ.get("REQUEST_METHOD", "GET"),
         path,
         raw_path,
-        query=environ.get("QUERY_STRING", "").encode("latin-1"),
-        headers=headers,
-        body=body,
-        client=str(environ.get("REMOTE_ADDR", "")),
-        scheme=environ.get("wsgi.url_scheme", "http"),
-        server=f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}",
+        query,
+        headers,
+        body,
+        str(environ.get("REMOTE_ADDR", "")),
+        environ.get("wsgi.url_scheme", "http"),
+        ""
+        if "HTTP_HOST" in environ
+        else f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}",
     )
 
 
@@ -271,14 +276,19 @@ class _EnvironHeaders(Mapping[str, str]):
         self._token = token
 
     def __getitem__(self, name: str) -> str:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """One dictionary lookup (``Mapping.get`` would raise and catch a KeyError for
+        every absent header: this runs on every request)."""
         if name == "token":
-            if self._token is None:
-                raise KeyError(name)
-            return self._token
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        return str(self._environ[key])
+            return default if self._token is None else self._token
+        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        value = self._environ.get(key)
+        return default if value is None else str(value)
 
     def __iter__(self) -> Iterator[str]:
         for key in self._environ:
@@ -291,6 +301,31 @@ class _EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+_ENVIRON_KEYS = {
+    name: _environ_key(name)
+    for name in (
+        "username",
+        "authorization",
+        "cookie",
+        "host",
+        "origin",
+        "sec-fetch-site",
+        "x-csrf-token",
+        "upgrade",
+        "user-agent",
+        "x-forwarded-for",
+        "content-type",
+        "content-length",
+    )
+}
+"""The environ keys of the headers the core reads, computed once."""
 
 
 def _send(
