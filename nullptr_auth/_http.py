@@ -62,7 +62,8 @@ Headers = Mapping[str, str]
 
 
 def headers_from_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Raw header pairs (ASGI's ``scope["headers"]``) as :data:`Headers`.
+    """Raw header pairs (name and value bytes, as a server's parser hands them over) as
+    :data:`Headers`.
 
     Names are lowercased, values decoded as ISO-8859-1 (as PEP 3333 has servers do, so
     both protocols see the same text), and repeats joined as a WSGI server joins them,

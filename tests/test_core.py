@@ -85,6 +85,9 @@ def test_a_body_over_the_limit_is_refused_after_the_media_type(core: Auth) -> No
 
 def test_repeated_headers_are_joined_as_a_wsgi_server_joins_them() -> None:
     assert headers_from_pairs([(b"Username", b"a"), (b"username", b"b")]) == {"username": "a, b"}
+    # HTTP/2 sends one cookie a field (RFC 9113 §8.2.3): joined as one Cookie header again
+    cookies = [(b"cookie", b"a=1"), (b"cookie", b"__Host-nullptr_auth=t")]
+    assert headers_from_pairs(cookies) == {"cookie": "a=1; __Host-nullptr_auth=t"}
 
 
 def test_a_query_parameter_not_in_utf8_names_nothing() -> None:
