@@ -19,8 +19,11 @@ Sections: ``--inproc`` times one request through each contender in this process;
 ``wrk`` on 127.0.0.1, nullptr_auth on SQLite and on Redis and PostgreSQL with
 ``?cache=on``; ``--login`` times logins against the argon2 verify they contain;
 ``--memory`` compares the resident memory of a process serving 100,000 sessions with
-an idle one, and measures ``nullptr-auth serve`` after 1,000 logins from 32 clients.
-``docs/performance.md`` explains every figure.
+an idle one, and measures ``nullptr-auth serve`` after 1,000 logins from 32 clients;
+``--asgi`` times the event loop's longest hold under logins and requests through
+``nullptr_auth.asgi``, and its overhead against Starlette's ``AuthenticationMiddleware``
+and fastapi-users (``_asgi.py``; needs the asgi extra and starlette, optionally
+fastapi-users). ``docs/performance.md`` explains every figure.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from _populate import sessions_db
 from _report import Target, heading
 from _timing import interleave
 
-SECTIONS = ("inproc", "http", "login", "memory", "propagation")
+SECTIONS = ("inproc", "http", "login", "memory", "propagation", "asgi")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -171,6 +174,19 @@ def propagation(arguments: argparse.Namespace) -> list[Target]:
     return targets
 
 
+def asgi(arguments: argparse.Namespace) -> list[Target]:
+    """The ASGI middleware: event-loop holds under load, overhead against its floors."""
+    import _asgi
+
+    text, targets = _asgi.loop_holds(arguments.quick, _log)
+    print(heading("ASGI: event-loop holds under a mixed load of logins and requests"))
+    print(text)
+    table_text, overheads = _asgi.overhead(arguments.quick, _log)
+    print(heading("ASGI: one authenticated request through each contender"))
+    print(table_text)
+    return targets + overheads
+
+
 def _repoze_http() -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     try:
         from _peers import repoze_cookie
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "login": login,
         "memory": memory,
         "propagation": propagation,
+        "asgi": asgi,
     }
     targets: list[Target] = []
     for section in arguments.sections:

@@ -11,11 +11,11 @@ from importlib.metadata import version as _version
 from .accounts import Accounts as Accounts
 from .accounts import UserSource as UserSource
 from .errors import AuthError as AuthError
-from .middleware import AuthMiddleware as AuthMiddleware
 from .models import Session as Session
 from .models import User as User
 from .stores import Store as Store
 from .stores import open_store as open_store
+from .wsgi import AuthMiddleware as AuthMiddleware
 
 try:
     # The installed distribution's version: setup.cfg states it once, nothing copies it.

@@ -1,9 +1,11 @@
 """The answers of the paths the middleware owns: log in, list and end sessions, accounts.
 
-``middleware.py`` hands every request for an owned path to :meth:`Endpoints.answer`,
-which picks a method by the routing map at the bottom of this module. Every answer is
-JSON (or an empty ``204``), never cached, and every failure is an exception of
-:mod:`nullptr_auth.errors` turned into the contract's error envelope in one place.
+The core (``auth.py``) hands every request for an owned path to :meth:`Endpoints.answer`,
+which picks a method by the routing map at the bottom of this module. Requests and
+answers are the plain values of ``_http.py``: nothing here knows which protocol carried
+them. Every answer is JSON (or an empty ``204``), never cached, and every failure is an
+exception of :mod:`nullptr_auth.errors` turned into the contract's error envelope in one
+place.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import MethodNotAllowed as _WerkzeugMethodNotAllowed
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
-from werkzeug.wrappers import Request, Response
 
 from . import _http, errors
+from ._http import Request, Response
 from .accounts import Accounts
 from .audit import Audit, utc_iso
 from .config import Options
@@ -27,13 +28,11 @@ from .sessions import Sessions
 from .throttle import Throttle
 from .transports import Transports
 
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
-
 Identity = tuple[User, Session]
 _ISSUED_SESSION_ID = re.compile("[0-9a-f]{32}")  # sessions.py: secrets.token_hex(16)
 MAX_USER_AGENT = 256
 MAX_DEVICE_LABEL = 64
+_TAKES_A_BODY = frozenset({"login", "register", "change_password"})
 _LOGIN_FAILURES = {
     errors.IncorrectUsername: "unknown-user",
     errors.IncorrectPassword: "wrong-password",
@@ -47,6 +46,7 @@ class Endpoints:
     """The session and account endpoints of one middleware.
 
     :param identify: authenticates a request from its headers (``None``: anonymous).
+    :param transports: what carries sessions: the login answer and its cookies.
     """
 
     def __init__(
@@ -56,7 +56,7 @@ class Endpoints:
         accounts: Accounts,
         audit: Audit,
         *,
-        identify: Callable[[WSGIEnvironment], Identity | None],
+        identify: Callable[[Request], Identity | None],
         transports: Transports,
         login_throttle: Throttle | None,
         lookup_throttle: Throttle | None,
@@ -76,23 +76,31 @@ class Endpoints:
     def __repr__(self) -> str:
         return f"<Endpoints under {self._options.session_path}>"
 
-    def answer(self, environ: WSGIEnvironment, path: str) -> Response | None:
+    def takes_body(self, method: str, path: str) -> bool:
+        """Whether the endpoint at ``path`` reads a body: the adapter reads it first."""
+        try:
+            endpoint, _ = self._routes.match(path, method)
+        except (NotFound, _WerkzeugMethodNotAllowed):
+            return False
+        return endpoint in _TAKES_A_BODY
+
+    def answer(self, request: Request) -> Response | None:
         """The answer for an owned path, or ``None`` if the path is the application's."""
         try:
-            endpoint, arguments = self._routes.match(path, environ["REQUEST_METHOD"])
+            endpoint, arguments = self._routes.match(request.path, request.method)
         except NotFound:
             return None
         except _WerkzeugMethodNotAllowed as exc:
             return _http.error_response(errors.MethodNotAllowed(exc.valid_methods or ()))
         try:
-            return getattr(self, f"_{endpoint}")(Request(environ), **arguments)  # type: ignore[no-any-return]
+            return getattr(self, f"_{endpoint}")(request, **arguments)  # type: ignore[no-any-return]
         except errors.AuthError as error:
             return _http.error_response(error)
         except Exception:
             return _http.internal_error_response()
 
-    def _caller(self, environ: WSGIEnvironment) -> Identity:
-        identity = self._identify(environ)
+    def _caller(self, request: Request) -> Identity:
+        identity = self._identify(request)
         if identity is None:
             raise errors.AuthorizationRequired()
         return identity
@@ -103,7 +111,7 @@ class Endpoints:
         username = _http.string_field(fields, "username")
         password = _http.string_field(fields, "password")
         client = self._client(request, fields)
-        origin = {"username": username, **self._origin(request.environ)}
+        origin = {"username": username, **self._origin(request)}
         try:
             with _counted(self._login_throttle, username, client["ip"]):
                 user, token = self._sessions.login(username, password, **client)
@@ -117,7 +125,7 @@ class Endpoints:
         return self._logged_in(request, user, token)
 
     def _list_sessions(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
+        user, current = self._caller(request)
         sessions = self._sessions.list(user.id)
         return _http.json_response(
             {
@@ -129,16 +137,16 @@ class Endpoints:
         )
 
     def _logout(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
+        user, current = self._caller(request)
         self._sessions.end(current.id)
         self._record("logout", request, user, current.id)
         response = _http.no_content()
-        for value in self._transports.logout_cookies(_http.own_origin(request.environ)):
-            response.headers.add("Set-Cookie", value)
+        for value in self._transports.logout_cookies(_http.own_origin(request)):
+            response = response.with_header("Set-Cookie", value)
         return response
 
     def _end_session(self, request: Request, session_id: str) -> Response:
-        user, current = self._caller(request.environ)
+        user, current = self._caller(request)
         if not _ISSUED_SESSION_ID.fullmatch(session_id):  # no such session: never ask
             raise errors.SessionNotFound()
         if not self._sessions.end(session_id, user_id=user.id):
@@ -147,16 +155,13 @@ class Endpoints:
         return _http.no_content()
 
     def _end_other_sessions(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
+        user, current = self._caller(request)
         ended = self._sessions.end_all(user.id, keep=current.id)
         self._record("session.ended", request, user, None, by=f"session {current.id}", count=ended)
         return _http.no_content()
 
     def _check_username(self, request: Request) -> Response:
-        try:
-            username = request.args.get("username", "")
-        except UnicodeDecodeError:  # werkzeug decodes strictly; such bytes name no user
-            username = ""
+        username = request.arg("username")
         self._count_lookup(request, username)
         return _http.json_response({"available": self._accounts.is_available(username)})
 
@@ -183,16 +188,16 @@ class Endpoints:
             "expires_at": None if ends_at is None else utc_iso(ends_at),
         }
         response = _http.json_response(self._transports.login_body(body, token))
-        for value in self._transports.login_cookies(token, _http.own_origin(request.environ)):
-            response.headers.add("Set-Cookie", value)
+        for value in self._transports.login_cookies(token, _http.own_origin(request)):
+            response = response.with_header("Set-Cookie", value)
         return response
 
     def _check_login_origin(self, request: Request) -> None:
         """With cookies on, a login must not come from another site's page."""
         self._transports.check_login_origin(
-            origin=request.environ.get("HTTP_ORIGIN"),
-            fetch_site=request.environ.get("HTTP_SEC_FETCH_SITE"),
-            own_origin=_http.own_origin(request.environ),
+            origin=request.headers.get("origin"),
+            fetch_site=request.headers.get("sec-fetch-site"),
+            own_origin=_http.own_origin(request),
         )
 
     def _client(self, request: Request, fields: dict[str, object]) -> dict[str, str]:
@@ -200,8 +205,8 @@ class Endpoints:
 
         :raises InvalidRequest: for a control character in any of it; nothing is stored.
         """
-        address = _http.client_address(request.environ, self._options.trusted_proxies)
-        user_agent = request.environ.get("HTTP_USER_AGENT", "")
+        address = _http.client_address(request, self._options.trusted_proxies)
+        user_agent = request.headers.get("user-agent", "")
         return {
             "user_agent": _http.header_text(user_agent, max_length=MAX_USER_AGENT),
             "ip": _http.header_text(address, max_length=64),
@@ -211,15 +216,15 @@ class Endpoints:
     def _count_lookup(self, request: Request, username: str) -> None:
         """When usernames are secret, asking about them is throttled like logging in."""
         if self._lookup_throttle is not None:
-            address = _http.client_address(request.environ, self._options.trusted_proxies)
+            address = _http.client_address(request, self._options.trusted_proxies)
             self._lookup_throttle.reserve(username, address)
 
     def _change_password(self, request: Request) -> Response:
-        user, current = self._caller(request.environ)
+        user, current = self._caller(request)
         fields = _http.read_fields(request, self._options.max_body_size)
         old_password = _http.string_field(fields, "old_password")
         new_password = _http.string_field(fields, "new_password")
-        address = _http.client_address(request.environ, self._options.trusted_proxies)
+        address = _http.client_address(request, self._options.trusted_proxies)
         # A stolen token must not guess the password either.
         with _counted(self._login_throttle, user.username, address):
             self._accounts.change_password(
@@ -241,12 +246,12 @@ class Endpoints:
             username=user.username,
             user_id=user.id,
             session_id=session_id,
-            **self._origin(request.environ),
+            **self._origin(request),
             **details,
         )
 
-    def _origin(self, environ: WSGIEnvironment) -> dict[str, str]:
-        return _http.origin(environ, self._options.trusted_proxies)
+    def _origin(self, request: Request) -> dict[str, str]:
+        return _http.origin(request, self._options.trusted_proxies)
 
 
 def _counted(

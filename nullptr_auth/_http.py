@@ -1,9 +1,12 @@
-"""The HTTP vocabulary of the middleware: request bodies in, JSON answers out.
+"""The HTTP vocabulary of the core: plain request and response values, bodies, errors.
 
-Only the web layer (``middleware.py`` and ``_endpoints.py``) uses this module. It holds
-the one table that maps every exception of :mod:`nullptr_auth.errors` to a status and a
-contract error code, and the one parser of login-shaped bodies, which refuses anything
-it does not fully understand.
+No protocol lives here: the adapters (:mod:`nullptr_auth.wsgi`, :mod:`nullptr_auth.asgi`)
+turn what their server hands over into a :class:`Request` and a :class:`Response` back
+into what their server expects, and everything between works on these two values only
+(the sans-IO pattern of h11: the rules in one place, testable without a server). The
+module holds the one table that maps every exception of :mod:`nullptr_auth.errors` to a
+status and a contract error code, and the one parser of login-shaped bodies, which
+refuses anything it does not fully understand.
 """
 
 from __future__ import annotations
@@ -12,22 +15,17 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
+import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" codec error handler
 from werkzeug.http import parse_options_header
-from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import get_content_length
 
 from . import csrf, errors
 
-if TYPE_CHECKING:
-    from _typeshed import OptExcInfo
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
 logger = logging.getLogger("nullptr_auth")
-
 ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
     errors.InvalidRequest: (400, "INVALID_REQUEST"),
     errors.RequestTooLarge: (413, "REQUEST_TOO_LARGE"),
@@ -50,7 +48,6 @@ ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
 }
 INTERNAL_ERROR = (500, "INTERNAL_SERVER_ERROR", "Something went wrong on our side.")
 MAX_FORM_FIELDS = 32
-_CHUNK = 16 * 1024
 _NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
 _NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
@@ -59,12 +56,105 @@ _VARY = ("Username", "Token")
 _FORM = "application/x-www-form-urlencoded"
 
 
+Headers = Mapping[str, str]
+"""A request's headers by lowercase name; a repeated header is one value joined by
+``", "`` (what a WSGI server hands over, RFC 9110 §5.3)."""
+
+
+def headers_from_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Raw header pairs (name and value bytes, as a server's parser hands them over) as
+    :data:`Headers`.
+
+    Names are lowercased, values decoded as ISO-8859-1 (as PEP 3333 has servers do, so
+    both protocols see the same text), and repeats joined as a WSGI server joins them,
+    but for ``Cookie``, which HTTP/2 splits into one field per cookie and which is
+    joined with ``"; "`` again (RFC 9113 §8.2.3).
+    """
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in pairs:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            value = headers[name] + ("; " if name == "cookie" else ", ") + value
+        headers[name] = value
+    return headers
+
+
+@dataclass(slots=True)
+class Request:
+    """What the core needs of one request, whatever protocol carried it (a value: the
+    core never changes one; not frozen, which would cost a microsecond per request).
+
+    :param method: the request method, as sent (methods are case-sensitive).
+    :param path: the canonical path (:func:`nullptr_auth._paths.canonical`).
+    :param raw_path: the path as the server decoded it, for ``require_auth`` prefixes.
+    :param query: the raw query string.
+    :param headers: by lowercase name, see :data:`Headers`.
+    :param body: the body read by the adapter (only for an owned path that takes one),
+        or ``None`` when it was larger than ``max_body_size`` and left unread.
+    :param client: the address of the peer, before any ``X-Forwarded-For``.
+    :param scheme: ``http`` or ``https``, as the server received the request.
+    :param server: ``host:port`` the server listens on, the origin's host when the
+        request has no ``Host`` header (the adapters may leave it empty when it has).
+    """
+
+    method: str
+    path: str
+    raw_path: str = ""
+    query: bytes = b""
+    headers: Headers = field(default_factory=dict)
+    body: bytes | None = b""
+    client: str = ""
+    scheme: str = "http"
+    server: str = ""
+
+    def arg(self, name: str) -> str:
+        """The first value of a query parameter, ``""`` if absent or not UTF-8."""
+        try:
+            text = self.query.decode()
+        except UnicodeDecodeError:  # such bytes name nothing
+            return ""
+        for key, value in parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"):
+            if key == name:
+                return value
+        return ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """An answer of the core: a status, header pairs and the whole (small) body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    def with_header(self, name: str, value: str) -> Response:
+        return Response(self.status, (*self.headers, (name, value)), self.body)
+
+    def without_header(self, name: str) -> Response:
+        lowered = name.lower()
+        kept = tuple(pair for pair in self.headers if pair[0].lower() != lowered)
+        return Response(self.status, kept, self.body)
+
+    def body_for(self, method: str) -> bytes:
+        """The body to send: none to ``HEAD``, whose answer keeps its headers
+        (``Content-Length`` included), RFC 9110 §9.3.2."""
+        return b"" if method == "HEAD" else self.body
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     """A JSON answer; never cached, since these answers carry tokens or private data."""
     # The newline ends the line at a shell prompt (curl); JSON parsers ignore it.
-    response = Response(json.dumps(body) + "\n", status=status, mimetype=_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    data = json.dumps(body).encode() + b"\n"
+    return Response(
+        status,
+        (
+            ("Content-Type", _JSON),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ),
+        data,
+    )
 
 
 def error_response(error: errors.AuthError) -> Response:
@@ -72,9 +162,9 @@ def error_response(error: errors.AuthError) -> Response:
     status, code = _status_and_code(error)
     response = _error_body(status, code, error.message)
     if isinstance(error, errors.MethodNotAllowed):
-        response.headers["Allow"] = ", ".join(error.allowed)
+        response = response.with_header("Allow", ", ".join(error.allowed))
     if isinstance(error, errors.TooManyAttempts):
-        response.headers["Retry-After"] = str(error.retry_after)
+        response = response.with_header("Retry-After", str(error.retry_after))
     return response
 
 
@@ -85,33 +175,19 @@ def internal_error_response() -> Response:
 
 
 def no_content() -> Response:
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(204, (("Cache-Control", "no-store"),))
 
 
-def private_start_response(start_response: StartResponse) -> StartResponse:
-    """``start_response`` for an authenticated request: its answer is one user's.
+def for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of an answer to an authenticated request: it is one user's.
 
     RFC 9111 keeps shared caches from reusing answers to requests with
     ``Authorization`` only; these carry ``Username`` and ``Token`` instead, so a CDN
     would serve one user's page to the next. Adds ``Cache-Control: private`` when the
     application set no ``Cache-Control`` (one it set is its decision, left as it is),
-    and ``Username, Token`` to ``Vary``. Only the headers: the body and the iterable
-    are the application's, untouched.
+    and ``Username, Token`` to ``Vary``. Returns a copy: the application may reuse its
+    list. Both adapters apply it to the headers alone, never touching the body.
     """
-
-    def start(
-        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
-    ) -> Callable[[bytes], object]:
-        return start_response(status, _for_one_user(headers), exc_info)
-
-    return start
-
-
-def _for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A copy of ``headers`` (the application may reuse its list) marked private."""
     result = list(headers)
     cache_control = False
     vary_at: int | None = None
@@ -139,17 +215,20 @@ def _for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:
     """The fields of a JSON-object or form body, refusing what does not parse cleanly.
 
-    A body over ``max_body_size`` is refused before it is read (by its Content-Length)
-    or as soon as the limit is passed (chunked bodies).
+    The adapters read at most ``max_body_size`` bytes (refusing a larger declared
+    Content-Length unread, and stopping a streamed body as soon as it passes the limit);
+    ``request.body`` is ``None`` then, refused here after the media type.
 
     :raises UnsupportedMediaType, RequestTooLarge, InvalidRequest:
     """
-    media_type, parameters = parse_options_header(request.headers.get("Content-Type"))
+    media_type, parameters = parse_options_header(request.headers.get("content-type"))
     media_type = media_type.lower()  # case-insensitive, RFC 9110 §8.3.1
     charset = parameters.get("charset", "utf-8").lower()
     if media_type not in (_JSON, _FORM) or charset not in ("utf-8", "utf8"):
         raise errors.UnsupportedMediaType()
-    body = _read_body(request.environ, max_body_size)
+    body = request.body
+    if body is None or len(body) > max_body_size:
+        raise errors.RequestTooLarge()
     try:
         text = body.decode("utf-8")
         return _parse_json(text) if media_type == _JSON else _parse_form(text)
@@ -195,32 +274,32 @@ def header_text(value: str, *, max_length: int) -> str:
     return value[:max_length]
 
 
-def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
-    """The client's address: ``REMOTE_ADDR``, or what the outermost trusted proxy saw.
+def client_address(request: Request, trusted_proxies: int) -> str:
+    """The client's address: the peer's, or what the outermost trusted proxy saw.
 
     Each proxy appends the address it received from to ``X-Forwarded-For``, so only the
     last ``trusted_proxies`` entries were written by someone trusted; the ones before
     them are the client's to forge and are never used.
     """
-    address = str(environ.get("REMOTE_ADDR", ""))
+    address = request.client
     if trusted_proxies:
-        forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        header = request.headers.get("x-forwarded-for", "")
+        forwarded = [a.strip() for a in header.split(",")]
         if len(forwarded) >= trusted_proxies and forwarded[-trusted_proxies]:
             address = forwarded[-trusted_proxies]
     return address[:64]
 
 
-def own_origin(environ: WSGIEnvironment) -> str:
+def own_origin(request: Request) -> str:
     """The request's own origin, as a browser would write ``Origin`` for it."""
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    return csrf.origin_of(environ.get("wsgi.url_scheme", "http"), host)
+    return csrf.origin_of(request.scheme, request.headers.get("host") or request.server)
 
 
-def origin(environ: WSGIEnvironment, trusted_proxies: int) -> dict[str, str]:
+def origin(request: Request, trusted_proxies: int) -> dict[str, str]:
     """Where a request came from, as the audit log records it."""
     return {
-        "ip": client_address(environ, trusted_proxies),
-        "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        "ip": client_address(request, trusted_proxies),
+        "user_agent": request.headers.get("user-agent", ""),
     }
 
 
@@ -237,31 +316,6 @@ def label_field(fields: Mapping[str, Any], name: str, *, max_length: int) -> str
     if any(unicodedata.category(character) in _NOT_PLAIN_TEXT for character in value):
         raise errors.InvalidRequest(f"The field {name!r} must not hold control characters.")
     return value
-
-
-def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
-    """At most ``limit`` bytes of body; never reads past ``limit + 1``.
-
-    A declared Content-Length over the limit is refused unread. Without one, the body
-    is read only if the server terminates the stream (chunked requests), chunk by chunk.
-    """
-    stream = environ["wsgi.input"]
-    length = get_content_length(environ)
-    if length is not None:
-        if length > limit:
-            raise errors.RequestTooLarge()
-        return bytes(stream.read(length)) if length else b""
-    if not environ.get("wsgi.input_terminated"):
-        return b""
-    chunks: list[bytes] = []
-    received = 0
-    while received <= limit:
-        chunk = stream.read(min(_CHUNK, limit + 1 - received))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        received += len(chunk)
-    raise errors.RequestTooLarge()
 
 
 def _parse_json(body: str) -> dict[str, Any]:
@@ -308,5 +362,5 @@ def _status_and_code(error: errors.AuthError) -> tuple[int, str]:
 def _error_body(status: int, code: str, message: str) -> Response:
     response = json_response({"error": {"code": code, "message": message}}, status)
     if status == 401:
-        response.headers["WWW-Authenticate"] = "Token"
+        response = response.with_header("WWW-Authenticate", "Token")
     return response

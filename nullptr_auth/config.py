@@ -1,4 +1,9 @@
-"""Every option of :class:`~nullptr_auth.AuthMiddleware`, validated once, all problems together.
+"""Every option of both middlewares, declared once, validated once, all problems together.
+
+:class:`AuthOptions` is the one list of keyword options that
+:class:`nullptr_auth.wsgi.AuthMiddleware`, :class:`nullptr_auth.asgi.AuthMiddleware` and
+the core :class:`nullptr_auth.auth.Auth` take (``**options: Unpack[AuthOptions]``, so
+mypy checks every call); :class:`Options` holds them validated, with their defaults.
 
 Each default and the reason for it:
 
@@ -57,33 +62,51 @@ option                    default             why
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import argon2
 
 from . import events, transports
 from ._paths import is_canonical
 from .accounts import UserSource
-from .passwords import MIN_PASSWORD_LENGTH, weakness
+from .passwords import MIN_PASSWORD_LENGTH, Blocklist, weakness
 from .tokens import MIN_KEY_BYTES
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from .events import OnEvent
+    from .metrics import Metrics
+    from .stores.base import Store
 
 SESSION_LIMIT_POLICIES = ("evict_oldest", "reject")
 DEFAULT_MAX_SESSIONS = 100
 SECRET_KEYS_VARIABLE = "NULLPTR_AUTH_SECRET_KEYS"  # noqa: S105 - a variable's name
-RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[WSGIEnvironment], bool]"
+RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[Any], bool]"
+"""``True``, path prefixes, or a callable given the WSGI environ or the ASGI scope."""
 
 
-@dataclass(frozen=True)
-class Options:
-    """The validated configuration of one middleware; two middlewares never share it."""
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
-    secret_keys: tuple[bytes, ...] = field(repr=False)
+
+class AuthOptions(TypedDict, total=False):
+    """The keyword options of both middlewares; the table above gives each default.
+
+    ``sessions``: keep sessions (and failed-login counts and the generated key) in this
+    store instead, and only users in ``database`` (:mod:`nullptr_auth.stores.split`).
+    ``secret_keys``: signing keys, newest first (``str`` or ``bytes``, 32 bytes or more).
+    ``require_auth``: ``True``, a list of path prefixes, or a callable taking the
+    environ (WSGI) or the scope (ASGI), where the canonical path is under
+    ``"nullptr_auth.path"``: decide on that. ``password_hasher``: an
+    :class:`argon2.PasswordHasher`; ``allow_weak_hashing_for_tests`` accepts one below
+    OWASP's minimum. ``users``: a :class:`~nullptr_auth.UserSource`. ``clock``: returns
+    the current time as an aware UTC datetime. The others are in the table above.
+    """
+
+    sessions: str | Store | None
+    secret_keys: Sequence[str | bytes] | None
     session_path: str
     require_auth: RequireAuth
     registration: bool
@@ -94,14 +117,56 @@ class Options:
     max_password_length: int
     max_sessions_per_user: int | None
     session_limit_policy: str
+    password_blocklist: Blocklist | str | os.PathLike[str] | None
     reveal_unknown_users: bool
     throttling: bool
     trusted_proxies: int
     trust_remote_user: bool
+    password_hasher: argon2.PasswordHasher | None
     max_concurrent_hashes: int | None
-    password_hasher: object
     allow_weak_hashing_for_tests: bool
-    users: object
+    users: UserSource | None
+    clock: Callable[[], datetime]
+    transports: Sequence[str]
+    cookie_name: str | None
+    cookie_domain: str | None
+    cookie_insecure_localhost: bool
+    session_token_in_body: bool
+    trusted_origins: Sequence[str]
+    on_event: OnEvent
+    metrics: Metrics | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated configuration of one middleware; two middlewares never share it.
+
+    Build it with :meth:`from_keywords`; its fields are :class:`AuthOptions`' (a test
+    keeps the two lists equal), with ``secret_keys`` as bytes.
+    """
+
+    secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    sessions: object = None
+    session_path: str = "/session"
+    require_auth: RequireAuth = False
+    registration: bool = False
+    session_lifetime: timedelta | None = timedelta(days=30)
+    idle_timeout: timedelta | None = timedelta(days=14)
+    activity_interval: timedelta = timedelta(minutes=1)
+    max_body_size: int = 64 * 1024
+    max_password_length: int = 1024
+    max_sessions_per_user: int | None = DEFAULT_MAX_SESSIONS
+    session_limit_policy: str = "evict_oldest"
+    password_blocklist: object = None
+    reveal_unknown_users: bool = True
+    throttling: bool = True
+    trusted_proxies: int = 0
+    trust_remote_user: bool = False
+    max_concurrent_hashes: int | None = None
+    password_hasher: object = None
+    allow_weak_hashing_for_tests: bool = False
+    users: object = None
+    clock: Callable[[], datetime] = _utc_now
     transports: tuple[str, ...] = ("headers",)
     cookie_name: str | None = None
     cookie_domain: str | None = None
@@ -110,6 +175,22 @@ class Options:
     trusted_origins: tuple[str, ...] = ()
     on_event: object = None
     metrics: object = None
+
+    @classmethod
+    def from_keywords(cls, options: Mapping[str, object]) -> Options:
+        """Validated options from the keywords a middleware was given.
+
+        :raises TypeError, ValueError: naming every invalid option at once.
+        """
+        unknown = sorted(set(options) - _NAMES)
+        if unknown:
+            raise TypeError(f"unknown options: {', '.join(unknown)}")
+        values = dict(options)
+        values["secret_keys"] = secret_keys_from(values.get("secret_keys"))  # type: ignore[arg-type]
+        for name in ("transports", "trusted_origins"):
+            if name in values:
+                values[name] = _tuple(values[name])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         problems = _Problems()
@@ -147,6 +228,14 @@ class Options:
                 f"session_limit_policy must be one of {', '.join(SESSION_LIMIT_POLICIES)}"
             )
         problems.raise_if_any()
+
+
+_NAMES = frozenset(f.name for f in fields(Options))
+
+
+def _tuple(value: Sequence[str]) -> tuple[str, ...]:
+    """A list option as a tuple; a string stays one, for Options to refuse."""
+    return value if isinstance(value, (str, tuple)) else tuple(value)  # type: ignore[return-value]
 
 
 def secret_keys_from(value: Sequence[str | bytes] | str | None) -> tuple[bytes, ...]:

@@ -10,6 +10,10 @@ application saw in its environ, so the middleware's effect can be watched with c
 One path is a page instead: ``GET /demo.html``, a browser session with the cookie
 transport (log in, call the app with ``fetch(..., {credentials: "include"})`` and the
 CSRF token, log out), which the browser test drives in headless Chromium.
+
+:func:`asgi_demo` is the same demo over ASGI, for any ASGI server (the ``asgi`` extra)::
+
+    NULLPTR_AUTH_DATABASE=sqlite:///nullptr_auth.db uvicorn --factory nullptr_auth.demo:asgi_demo
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from .stores import DEFAULT_DATABASE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .asgi import AuthMiddleware as ASGIAuthMiddleware
 
 
 PAGE_PATH = "/demo.html"
@@ -106,4 +112,35 @@ def create_app(
         sessions=sessions or os.environ.get("NULLPTR_AUTH_SESSIONS") or None,
         registration=True,
         **options,
+    )
+
+
+async def demo_asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    """:func:`demo_app` for ASGI: the scope's path and user (``remote_user`` is the
+    username, as ``REMOTE_USER`` would be)."""
+    if scope["type"] != "http":
+        return
+    user = scope.get("nullptr_auth.user")
+    body = json.dumps(
+        {
+            "path": scope.get("path", ""),
+            "remote_user": None if user is None else user.username,
+            "user": None if user is None else {"id": user.id, "username": user.username},
+        }
+    ).encode() + b"\n"
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def asgi_demo() -> ASGIAuthMiddleware:
+    """The ASGI demo behind :class:`nullptr_auth.asgi.AuthMiddleware`, registration on,
+    on ``NULLPTR_AUTH_DATABASE`` (or the default store), as ``serve`` does."""
+    from .asgi import AuthMiddleware as ASGIMiddleware
+
+    return ASGIMiddleware(
+        demo_asgi_app,
+        os.environ.get("NULLPTR_AUTH_DATABASE", DEFAULT_DATABASE),
+        sessions=os.environ.get("NULLPTR_AUTH_SESSIONS") or None,
+        registration=True,
     )

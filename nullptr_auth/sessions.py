@@ -21,7 +21,7 @@ from . import tokens
 from .accounts import Accounts
 from .errors import CredentialsChanged, InvalidSession
 from .models import Session, User
-from .stores.base import Store
+from .stores.base import CachingStore, Store
 from .tokens import StoredKeySigner, TokenSigner
 
 
@@ -67,6 +67,7 @@ class Sessions:
         self.evict_oldest = evict_oldest
         self.purge_interval = purge_interval
         self._next_purge = clock()
+        self._cached_session = store.cached_session if isinstance(store, CachingStore) else None
 
     def __repr__(self) -> str:
         return f"<Sessions {self._store!r}>"
@@ -179,14 +180,7 @@ class Sessions:
             is not exactly the token issued, belongs to another user, or has expired.
         """
         session_id, presented_hash = self.signer.verify(token)
-        found = self._store.find_session(session_id)
-        if found is None:
-            raise InvalidSession("unknown")
-        user, session = found
-        if not tokens.matches(presented_hash, session.token_hash):
-            raise InvalidSession("not-as-issued")
-        if username is not None and user.username != username:
-            raise InvalidSession("username-mismatch")
+        user, session = _as_issued(self._store.find_session(session_id), presented_hash, username)
         now = self._clock()
         if not session.is_live(now):
             self._store.delete_session(session.id)
@@ -204,6 +198,35 @@ class Sessions:
 
     def _lifetime_end(self, now: datetime) -> datetime | None:
         return None if self.lifetime is None else now + self.lifetime
+
+    def authenticate_cached(
+        self, username: str | None, token: str
+    ) -> tuple[User, Session] | None:
+        """:meth:`authenticate` without I/O, or ``None`` when only I/O can decide.
+
+        For an event loop: answers inline when the signer is built, the store holds the
+        session in memory (:meth:`~nullptr_auth.stores.base.CachingStore.cached_session`),
+        and the session is live with no activity write due; refuses a forged token, a
+        token other than the one issued or another user's. ``None`` (a cache miss, the
+        store's key not read yet, an expired session to delete, activity to record)
+        means: call :meth:`authenticate` off the loop.
+
+        :raises InvalidSession: as :meth:`authenticate`, for what it can decide.
+        """
+        if self._signer is None or self._cached_session is None:
+            return None
+        verified = self._signer.verify_held(token)
+        if verified is None:
+            return None
+        session_id, presented_hash = verified
+        found = self._cached_session(session_id)
+        if found is None:
+            return None
+        user, session = _as_issued(found, presented_hash, username)
+        now = self._clock()
+        if not session.is_live(now) or now - session.last_seen_at >= self.activity_interval:
+            return None
+        return user, session
 
     def list(self, user_id: str | None = None) -> list[Session]:
         """Live sessions of one user (or of all users), oldest first."""
@@ -235,3 +258,21 @@ class Sessions:
         idle_expires_at = self._idle_deadline(now)
         self._store.touch_session(session.id, now, idle_expires_at)
         return replace(session, last_seen_at=now, idle_expires_at=idle_expires_at)
+
+
+def _as_issued(
+    found: tuple[User, Session] | None, presented_hash: bytes, username: str | None
+) -> tuple[User, Session]:
+    """The session found for a token, if it is the one issued, to this user.
+
+    :raises InvalidSession: if there is none, the token is not as issued, or the session
+        is another user's.
+    """
+    if found is None:
+        raise InvalidSession("unknown")
+    user, session = found
+    if not tokens.matches(presented_hash, session.token_hash):
+        raise InvalidSession("not-as-issued")
+    if username is not None and user.username != username:
+        raise InvalidSession("username-mismatch")
+    return found

@@ -163,12 +163,25 @@ class Transports:
         fetch_site: str | None,
         csrf_header: str | None,
         own_origin: str,
+        upgrade: str | None = None,
     ) -> None:
         """:func:`nullptr_auth.csrf.check` for a request the cookie alone authenticated.
 
+        A WebSocket handshake (``Upgrade: websocket``) is a ``GET``, but one that any
+        page may make a browser send with the cookie, and that cannot carry
+        ``X-CSRF-Token`` (the WebSocket API sets no headers): it must pass the origin
+        check alone (cross-site WebSocket hijacking), whatever its method.
+
         :raises CsrfFailed:
         """
-        if credentials.by_cookie_alone:
+        if credentials.by_cookie_alone and _is_websocket(upgrade):
+            csrf.check_origin(
+                origin=origin,
+                fetch_site=fetch_site,
+                own_origin=own_origin,
+                trusted_origins=self.trusted_origins,
+            )
+        elif credentials.by_cookie_alone:
             csrf.check(
                 method,
                 origin=origin,
@@ -298,6 +311,11 @@ def bearer_token(authorization: str) -> str | None:
     if not token or " " in token or "\t" in token:
         raise InvalidSession("malformed")
     return token
+
+
+def _is_websocket(upgrade: str | None) -> bool:
+    """RFC 6455 §4.1: ``Upgrade`` names ``websocket``, case-insensitively."""
+    return upgrade is not None and "websocket" in upgrade.lower()
 
 
 def _is_bearer(authorization: str) -> bool:

@@ -40,3 +40,27 @@ except AuthError as error:
 sessions: list[Session] = auth.sessions.list(created.id)
 ended: int = auth.sessions.end_all(created.id)
 exit_code: int = main(["user", "list"])
+
+
+# The ASGI middleware takes the same options, checked the same way (AuthOptions).
+from nullptr_auth import asgi  # noqa: E402
+
+
+async def asgi_app(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+    user: User | None = scope["nullptr_auth.user"]
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(user).encode()})
+
+
+asgi_auth = asgi.AuthMiddleware(
+    asgi_app,
+    store,
+    secret_keys=["a-key-of-at-least-32-bytes-long!!"],
+    require_auth=["/api"],
+    idle_timeout=timedelta(hours=1),
+    transports=["headers", "bearer", "cookie"],
+    trusted_origins=["https://app.example"],
+    on_event=lambda event: None,
+)
+asgi_accounts: Accounts = asgi_auth.accounts
+auth_type_key: str = asgi.AUTH_TYPE_KEY

@@ -27,7 +27,8 @@ DATABASES = {
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.RemoteUserMiddleware",
+    # RemoteUserMiddleware, reading the ASGI scope when served by nullptr_auth.asgi
+    "examples.django_app.middleware.NullptrAuthRemoteUserMiddleware",
 ]
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 AUTHENTICATION_BACKENDS = ["examples.django_app.backends.NullptrAuthBackend"]

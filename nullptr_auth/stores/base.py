@@ -22,6 +22,10 @@ What every implementation owes:
   exception). Never answer ``None`` for "I could not ask": ``None`` means "does not exist".
 * **Laziness.** Constructing a store does no I/O; connect on first use.
 
+Optionally, a store that keeps sessions in memory also implements
+:class:`CachingStore` (one method, ``cached_session``): it lets an ASGI server answer a
+cached session on its event loop instead of a worker thread.
+
 Times are timezone-aware UTC :class:`~datetime.datetime` objects.
 """
 
@@ -162,3 +166,21 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections held by this object."""
+
+
+@runtime_checkable
+class CachingStore(Protocol):
+    """The optional, non-blocking seam of a store that keeps sessions in memory.
+
+    :mod:`nullptr_auth.asgi` calls it on the event loop, before it sends a request to a
+    worker thread for :meth:`Store.find_session`; so it must never block: no I/O, no
+    system call, no lock that I/O holds.
+    """
+
+    def cached_session(self, session_id: str) -> tuple[User, Session] | None:
+        """What :meth:`Store.find_session` would answer, if memory alone can tell.
+
+        ``None`` means "not known without I/O" (never "does not exist"): the caller
+        then asks :meth:`Store.find_session` in a worker thread. A session answered
+        here obeys the same visibility rule: an ended session is never answered.
+        """

@@ -110,6 +110,10 @@ class MemoryStore:
         username, session = found
         return User(session.user_id, username), session
 
+    def cached_session(self, session_id: str) -> tuple[User, Session] | None:
+        """Everything is in memory: :meth:`find_session` never blocks (CachingStore)."""
+        return self.find_session(session_id)
+
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         with self._lock:
             sessions = [s for _, s in self._sessions.values() if user_id in (None, s.user_id)]

@@ -130,6 +130,11 @@ class SplitStore:
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         return self.sessions.find_session(session_id)
 
+    def cached_session(self, session_id: str) -> tuple[User, Session] | None:
+        """The session store's answer from memory, if it keeps one (CachingStore)."""
+        cached = getattr(self.sessions, "cached_session", None)
+        return None if cached is None else cached(session_id)
+
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         return self.sessions.list_sessions(user_id)
 

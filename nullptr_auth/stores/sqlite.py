@@ -50,7 +50,7 @@ from typing import Any
 
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
-from ._cache import DEFAULT_MEGABYTES, CacheStats, SessionCache
+from ._cache import DEFAULT_MEGABYTES, MISS, CacheStats, SessionCache
 from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
@@ -272,6 +272,12 @@ class SQLiteStore:
             return None
         session = _session(row[1:])
         return User(session.user_id, row[0]), session
+
+    def cached_session(self, session_id: str) -> tuple[User, Session] | None:
+        """The session from this process's cache if it certainly holds now, without
+        I/O (CachingStore: an event loop calls it); ``None`` when only a read can tell."""
+        found = self.cache.peek(session_id)
+        return None if found is MISS else found  # type: ignore[return-value]
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         query = f"SELECT {_SESSION_COLUMNS} FROM nullptr_auth_sessions s"  # noqa: S608

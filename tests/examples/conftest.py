@@ -7,6 +7,7 @@ that); an example whose framework is not installed is skipped, naming the env to
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable, Iterator
@@ -22,7 +23,18 @@ from nullptr_auth import AuthMiddleware
 from ..conftest import CHEAP_HASHER, SECRET_KEY
 
 ROOT = Path(__file__).parents[2]
-FRAMEWORKS = ("flask", "django", "pyramid", "falcon", "bottle", "wsgi")
+FRAMEWORKS = (
+    "flask",
+    "django",
+    "pyramid",
+    "falcon",
+    "bottle",
+    "wsgi",
+    "fastapi",
+    "starlette",
+    "django_asgi",
+    "litestar",
+)
 
 
 @dataclass(frozen=True)
@@ -33,17 +45,27 @@ class Example:
     :param module: the module with the app factory.
     :param factory: the factory's name.
     :param requires: the framework's import name; ``None`` for plain WSGI.
+    :param anonymous_status: what the protected routes answer to anonymous requests.
+    :param protocol: ``"asgi"`` for the examples of :mod:`nullptr_auth.asgi`: the tests
+        reach them through the bridge of ``tests/asgi_bridge.py``, and the server test
+        serves them with uvicorn instead of waitress.
     """
 
     name: str
     module: str
     factory: str = "create_app"
     requires: str | None = None
+    anonymous_status: int = 401
+    protocol: str = "wsgi"
+
+    @property
+    def is_django(self) -> bool:
+        return self.name.startswith("django")
 
     @property
     def server_target(self) -> str:
-        """What ``waitress-serve`` is given: the module-level app the docstring runs."""
-        return f"{self.module}:{'application' if self.name == 'django' else 'app'}"
+        """What the server is given: the module-level app the docstring runs."""
+        return f"{self.module}:{'application' if self.is_django else 'app'}"
 
     def build(self, **options: Any) -> tuple[Any, AuthMiddleware]:
         """A new app on its own ``memory://`` store, and the middleware inside it."""
@@ -59,6 +81,16 @@ EXAMPLES = [
     Example("falcon", "examples.falcon_app", requires="falcon"),
     Example("bottle", "examples.bottle_app", requires="bottle"),
     Example("wsgi", "examples.wsgi_app"),
+    Example("fastapi", "examples.fastapi_app", requires="fastapi", protocol="asgi"),
+    Example("starlette", "examples.starlette_app", requires="starlette", protocol="asgi"),
+    Example(
+        "django_asgi",
+        "examples.django_app.asgi",
+        "create_application",
+        requires="django",
+        protocol="asgi",
+    ),
+    Example("litestar", "examples.litestar_app", requires="litestar", protocol="asgi"),
 ]
 
 
@@ -96,7 +128,9 @@ def example(request: pytest.FixtureRequest) -> Example:
         pytest.importorskip(
             example.requires, reason=f"{example.requires} is not installed; tox -e {env} runs it"
         )
-    if example.name == "django":
+    if example.protocol == "asgi":
+        pytest.importorskip("anyio", reason="the asgi extra is not installed")
+    if example.is_django:
         request.getfixturevalue("django_users")
     return example
 
@@ -115,8 +149,13 @@ def site(example: Example) -> Iterator[Site]:
     app, auth = example.build(
         secret_keys=[SECRET_KEY], password_hasher=CHEAP_HASHER, allow_weak_hashing_for_tests=True
     )
-    add_user = _add_django_user if example.name == "django" else _store_adder(auth)
-    yield Site(webtest.TestApp(app, lint=True), auth, add_user)
+    add_user = _add_django_user if example.is_django else _store_adder(auth)
+    with contextlib.ExitStack() as stack:
+        if example.protocol == "asgi":
+            from ..asgi_bridge import AsgiUnderWsgi, in_process
+
+            app = AsgiUnderWsgi(app, auth, stack.enter_context(in_process()))
+        yield Site(webtest.TestApp(app, lint=True), auth, add_user)
     auth.store.close()
 
 

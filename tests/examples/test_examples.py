@@ -80,6 +80,13 @@ def test_an_upstream_remote_user_does_not_log_in(example: Example, site: Site) -
     assert_anonymous_refused(example, forged)
 
 
+def test_a_remote_user_header_does_not_log_in(example: Example, site: Site) -> None:
+    """Django's async RemoteUserMiddleware reads ``HTTP_REMOTE_USER``: a client's header."""
+    log_in(site)
+    forged = site.client.get("/me", headers={"Remote-User": "alice"}, expect_errors=True)
+    assert_anonymous_refused(example, forged)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -138,12 +145,18 @@ def assert_error(answer: webtest.TestResponse, code: str) -> None:
 def served(
     example: Example, server_env: dict[str, str], tmp_path: Path, alice_by_hand: None
 ) -> Iterator[str]:
-    """The example's module-level app under waitress on a free port; yields its URL."""
-    pytest.importorskip("waitress", reason="waitress is not installed; the tox envs have it")
+    """The example's module-level app under waitress (uvicorn for ASGI) on a free port;
+    yields its URL."""
+    if example.protocol == "asgi":
+        pytest.importorskip("uvicorn", reason="uvicorn is not installed; the tox envs have it")
+        command = ["uvicorn", "--host=127.0.0.1", "--port=0", example.server_target]
+    else:
+        pytest.importorskip("waitress", reason="waitress is not installed; the tox envs have it")
+        command = ["waitress", "--listen=127.0.0.1:0", example.server_target]
     log = tmp_path / "server.log"
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "waitress", "--listen=127.0.0.1:0", example.server_target],
+            [sys.executable, "-m", *command],
             cwd=ROOT,
             env=server_env,
             stdout=output,
@@ -159,7 +172,7 @@ def served(
 def _wait_for_url(server: subprocess.Popen[bytes], log: Path) -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and server.poll() is None:
-        found = re.search(rb"Serving on (http://127\.0\.0\.1:\d+)", log.read_bytes())
+        found = re.search(rb"(?:Serving|running) on (http://127\.0\.0\.1:\d+)", log.read_bytes())
         if found:
             return found.group(1).decode()
         time.sleep(0.05)
@@ -170,7 +183,7 @@ def _wait_for_url(server: subprocess.Popen[bytes], log: Path) -> str:
 def alice_by_hand(example: Example, server_env: dict[str, str]) -> None:
     """alice, made with the commands a user of the example would type."""
     env = server_env
-    if example.name == "django":
+    if example.is_django:
         commands = [
             ["-m", "django", "migrate", "--verbosity=0"],
             [

@@ -1,0 +1,95 @@
+"""The sans-IO core on plain values: no environ, no scope, no server."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+import pytest
+
+from nullptr_auth import config, errors
+from nullptr_auth._http import Request, headers_from_pairs
+from nullptr_auth.auth import NEEDS_IO, Auth
+
+from .conftest import CHEAP_HASHER, PASSWORD, SECRET_KEY, FrozenClock
+
+
+@pytest.fixture
+def core(clock: FrozenClock) -> Auth:
+    made = Auth(
+        "memory://",
+        secret_keys=[SECRET_KEY],
+        password_hasher=CHEAP_HASHER,
+        allow_weak_hashing_for_tests=True,
+        clock=clock,
+    )
+    made.accounts.create("alice", PASSWORD)
+    return made
+
+
+def test_the_options_are_declared_once_for_both_middlewares() -> None:
+    """The TypedDict both adapters take names exactly the validated options."""
+    assert set(config.AuthOptions.__annotations__) == {f.name for f in fields(config.Options)}
+
+
+def test_an_unknown_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="sesion_path"):
+        Auth("memory://", sesion_path="/s")  # type: ignore[call-arg]
+
+
+def login(core: Auth) -> str:
+    body = json.dumps({"username": "alice", "password": PASSWORD}).encode()
+    request = Request(
+        "POST", "/session", "/session", headers={"content-type": "application/json"}, body=body
+    )
+    answer = core.answer(request)
+    assert answer is not None and answer.status == 200
+    return str(json.loads(answer.body)["session_token"])
+
+
+def test_a_login_and_an_authentication_on_plain_values(core: Auth) -> None:
+    token = login(core)
+    request = Request("GET", "/app", "/app", headers={"username": "alice", "token": token})
+    found = core.authenticate(request) or pytest.fail("anonymous")
+    assert found.user.username == "alice"
+    assert found.auth_type == "Token"
+    assert core.authenticate_inline(request) == found
+
+
+def test_inline_authentication_defers_what_needs_io(core: Auth, clock: FrozenClock) -> None:
+    token = login(core)
+    request = Request("GET", "/app", "/app", headers={"username": "alice", "token": token})
+    clock.advance(minutes=2)  # an activity write is due: not on the event loop
+    assert core.authenticate_inline(request) is NEEDS_IO
+    core.authenticate(request)
+    assert core.authenticate_inline(request) != NEEDS_IO
+
+
+def test_inline_authentication_refuses_a_forged_token(core: Auth) -> None:
+    login(core)
+    request = Request("GET", "/app", "/app", headers={"username": "alice", "token": "x.y"})
+    with pytest.raises(errors.InvalidSession):
+        core.authenticate_inline(request)
+
+
+def test_a_body_over_the_limit_is_refused_after_the_media_type(core: Auth) -> None:
+    request = Request(
+        "POST", "/session", "/session", headers={"content-type": "text/plain"}, body=None
+    )
+    assert (core.answer(request) or pytest.fail("not owned")).status == 415
+    request = Request(
+        "POST", "/session", "/session", headers={"content-type": "application/json"}, body=None
+    )
+    assert (core.answer(request) or pytest.fail("not owned")).status == 413
+
+
+def test_repeated_headers_are_joined_as_a_wsgi_server_joins_them() -> None:
+    assert headers_from_pairs([(b"Username", b"a"), (b"username", b"b")]) == {"username": "a, b"}
+    # HTTP/2 sends one cookie a field (RFC 9113 §8.2.3): joined as one Cookie header again
+    cookies = [(b"cookie", b"a=1"), (b"cookie", b"__Host-nullptr_auth=t")]
+    assert headers_from_pairs(cookies) == {"cookie": "a=1; __Host-nullptr_auth=t"}
+
+
+def test_a_query_parameter_not_in_utf8_names_nothing() -> None:
+    assert Request("GET", "/", query=b"username=%ff").arg("username") == "%FF"
+    assert Request("GET", "/", query=b"username=\xff").arg("username") == ""
