@@ -60,7 +60,7 @@ from werkzeug.sansio.utils import get_content_length
 
 from . import _http, _paths, errors
 from ._http import Request, Response
-from .auth import Auth, Authenticated, Identity
+from .auth import Adapter, Authenticated, Identity
 from .models import Session, User
 from .stores import DEFAULT_DATABASE, Store
 
@@ -170,7 +170,7 @@ _AUTHENTICATED = ("authenticated",)
 _PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Username, Token")]
 
 
-class AuthMiddleware:
+class AuthMiddleware(Adapter):
     """Session authentication for an ASGI 3 application.
 
     :param app: the wrapped ASGI application.
@@ -188,15 +188,8 @@ class AuthMiddleware:
         database: str | Store = DEFAULT_DATABASE,
         **options: Unpack[AuthOptions],
     ) -> None:
+        super().__init__(database, **options)
         self.app = app
-        self.core = Auth(database, **options)
-        self.options = self.core.options
-        self.store = self.core.store
-        self.accounts = self.core.accounts
-        self.sessions = self.core.sessions
-        self.audit = self.core.audit
-        self.transports = self.core.transports
-        self.metrics = self.core.metrics
 
     def __repr__(self) -> str:
         return f"<asgi.AuthMiddleware {self.store!r} around {self.app!r}>"

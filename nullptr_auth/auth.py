@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .config import AuthOptions
     from .metrics import Metrics
 
-__all__ = ["NEEDS_IO", "Auth", "Authenticated", "Identity"]
+__all__ = ["NEEDS_IO", "Adapter", "Auth", "Authenticated", "Identity"]
 
 
 class _NeedsIO:
@@ -343,3 +343,21 @@ def _store(database: str | Store, sessions: str | Store | None) -> Store:
     if sessions is None:
         return users
     return SplitStore(users, open_store(sessions) if isinstance(sessions, str) else sessions)
+
+
+class Adapter:
+    """What both middlewares share: an :class:`Auth` built from the same arguments, and
+    its parts as attributes (``auth.accounts.create(...)``, ``auth.sessions``...), so
+    that the code managing users reads alike whichever protocol serves them."""
+
+    def __init__(
+        self, database: str | Store = DEFAULT_DATABASE, **options: Unpack[AuthOptions]
+    ) -> None:
+        self.core = Auth(database, **options)
+        self.options = self.core.options
+        self.store = self.core.store
+        self.accounts = self.core.accounts
+        self.sessions = self.core.sessions
+        self.audit = self.core.audit
+        self.transports = self.core.transports
+        self.metrics = self.core.metrics

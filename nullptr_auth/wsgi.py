@@ -34,7 +34,7 @@ from werkzeug.sansio.utils import get_content_length
 
 from . import _http, _paths, errors
 from ._http import Request, Response
-from .auth import Auth, Identity
+from .auth import Adapter, Identity
 from .stores import DEFAULT_DATABASE, Store
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ PATH_KEY = "nullptr_auth.path"
 _CHUNK = 16 * 1024
 
 
-class AuthMiddleware:
+class AuthMiddleware(Adapter):
     """Session authentication for a WSGI application.
 
     :param app: the wrapped WSGI application.
@@ -139,15 +139,8 @@ class AuthMiddleware:
         database: str | Store = DEFAULT_DATABASE,
         **options: Unpack[AuthOptions],
     ) -> None:
+        super().__init__(database, **options)
         self.app = app
-        self.core = Auth(database, **options)
-        self.options = self.core.options
-        self.store = self.core.store
-        self.accounts = self.core.accounts
-        self.sessions = self.core.sessions
-        self.audit = self.core.audit
-        self.transports = self.core.transports
-        self.metrics = self.core.metrics
 
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
