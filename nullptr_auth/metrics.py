@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from ._counters import counted
 from .events import Event
 
 FAILURE_REASONS = (
@@ -62,11 +63,6 @@ _PROMETHEUS = "nullptr_auth[prometheus] (prometheus_client)"
 _OTEL = "nullptr_auth[otel] (opentelemetry-api)"
 
 
-def _value(counter: itertools.count[int]) -> int:
-    """What a counter has counted: its repr is ``count(N)``."""
-    return int(repr(counter)[6:-1])
-
-
 class Metrics:
     """The counters; pass one to :class:`~nullptr_auth.AuthMiddleware` as ``metrics=``.
 
@@ -86,7 +82,7 @@ class Metrics:
         self._caches: list[Callable[[], Sequence[int] | None]] = []
 
     def __repr__(self) -> str:
-        return f"<Metrics logins={_value(self._logins)}>"
+        return f"<Metrics logins={counted(self._logins)}>"
 
     # -- counting (the middleware calls these) -----------------------------------------
     def authenticated(self, seconds: float) -> None:
@@ -130,13 +126,13 @@ class Metrics:
     def counts(self) -> dict[str, Any]:
         """Every count as plain values, read now."""
         return {
-            "logins": _value(self._logins),
-            "login_failures": {r: _value(c) for r, c in self._failures.items()},
-            "throttled": _value(self._throttled),
-            "sessions_started": _value(self._started),
-            "sessions_ended": _value(self._ended),
-            "responses": {s: _value(c) for s, c in self._statuses.items()},
-            "authentication_buckets": [_value(c) for c in self._bucket_counts],
+            "logins": counted(self._logins),
+            "login_failures": {r: counted(c) for r, c in self._failures.items()},
+            "throttled": counted(self._throttled),
+            "sessions_started": counted(self._started),
+            "sessions_ended": counted(self._ended),
+            "responses": {s: counted(c) for s, c in self._statuses.items()},
+            "authentication_buckets": [counted(c) for c in self._bucket_counts],
             "authentication_seconds": sum(self._sums.copy().values()),
             "cache": self._cache_counts(),
         }

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Final, NamedTuple, Protocol
 
-from ..metrics import _value
+from .._counters import counted
 from ..models import Session, User
 
 DEFAULT_MEGABYTES = 64
@@ -182,7 +182,8 @@ class SessionCache:
         """Hits, misses, entries and bytes, read now; ``None`` when the cache is off."""
         if not self.budget:
             return None
-        return CacheStats(_value(self._hits), _value(self._misses), len(self._entries), self._bytes)
+        hits, misses = counted(self._hits), counted(self._misses)
+        return CacheStats(hits, misses, len(self._entries), self._bytes)
 
     def peek(self, session_id: str) -> Found | _Miss:
         """The cached session, if it certainly holds now; else :data:`MISS`. No I/O and
