@@ -29,9 +29,10 @@ from werkzeug.serving import LISTEN_QUEUE, make_server, select_address_family
 from . import __version__
 from ._store_errors import PoolLog, describe
 from .audit import utc_iso
-from .demo import demo_app
+from .auth import Adapter
+from .demo import demo_app, demo_asgi_app
 from .errors import AuthError, StoreUnavailable
-from .metrics import Metrics, metrics_app
+from .metrics import Metrics, metrics_app, metrics_asgi_app
 from .middleware import AuthMiddleware
 from .models import Session
 from .stores import DEFAULT_DATABASE, SQLiteStore
@@ -58,14 +59,7 @@ class CommandError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        auth = AuthMiddleware(
-            demo_app,
-            args.database,
-            sessions=args.sessions,
-            registration=True,
-            **DEMO_TRANSPORTS,  # issue 15: every transport, the cookie over http on localhost
-            metrics=Metrics() if getattr(args, "metrics", False) else None,
-        )
+        auth = _middleware(args)
     except (ValueError, TypeError, ImportError) as error:
         return _fail(str(error))
     with PoolLog() as pool_log:
@@ -87,13 +81,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             auth.store.close()
 
 
-def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+def _middleware(args: argparse.Namespace) -> Adapter:
+    """The demo app behind the middleware of the protocol ``serve`` is asked for (WSGI
+    unless ``--asgi``); the other commands use only its parts (accounts, store...)."""
+    options: dict[str, Any] = {
+        "sessions": args.sessions,
+        "registration": True,
+        **DEMO_TRANSPORTS,  # issue 15: every transport, the cookie over http on localhost
+        "metrics": Metrics() if getattr(args, "metrics", False) else None,
+    }
+    if getattr(args, "asgi", False):
+        from .asgi import AuthMiddleware as ASGIMiddleware
+
+        return ASGIMiddleware(demo_asgi_app, args.database, **options)
+    return AuthMiddleware(demo_app, args.database, **options)
+
+
+def _serve(auth: Adapter, args: argparse.Namespace) -> int:
     _check_store(auth)
     args.pool_log.restore()  # from now on the pool's reconnection warnings are news
+    wrap = metrics_asgi_app if args.asgi else metrics_app
     try:
-        app = auth if auth.metrics is None else metrics_app(auth, auth.metrics)
+        app: Any = auth if auth.metrics is None else wrap(auth, auth.metrics)
     except ImportError as error:  # serve --metrics without the extra
         raise CommandError(str(error)) from None
+    if args.asgi:
+        return _serve_asgi(app, auth, args)
     listener = _listen(args.host, args.port)
     with listener:
         server = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
@@ -112,7 +125,27 @@ def _serve(auth: AuthMiddleware, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_store(auth: AuthMiddleware) -> None:
+def _serve_asgi(app: Any, auth: Adapter, args: argparse.Namespace) -> int:
+    """uvicorn, on a socket opened as the WSGI server's is (so that errors read alike)."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise CommandError("serve --asgi needs an ASGI server: pip install uvicorn") from None
+    listener = _listen(args.host, args.port)
+    with listener:
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+        print(
+            f"nullptr-auth: serving the demo app on http://{args.host}:"
+            f"{listener.getsockname()[1]}/ with {auth.store!r} (uvicorn, ASGI)",
+            file=sys.stderr,
+            flush=True,
+        )
+        server.run(sockets=[listener])  # stops on SIGINT or SIGTERM, after the requests in flight
+    print("nullptr-auth: stopped", file=sys.stderr)
+    return 0
+
+
+def _check_store(auth: Adapter) -> None:
     """Ask the store for a user, a session and the signing key before listening.
 
     A server whose store cannot be used would start and answer every login ``503``.
@@ -142,11 +175,11 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _openapi(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _openapi(auth: Adapter, args: argparse.Namespace) -> None:
     print(resources.files("nullptr_auth").joinpath("openapi.json").read_text(encoding="utf-8"))
 
 
-def _backup(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+def _backup(auth: Adapter, args: argparse.Namespace) -> int:
     """SQLite's online backup: running processes go on serving while it copies."""
     if not isinstance(auth.store, SQLiteStore):
         return _fail(
@@ -161,49 +194,49 @@ def _backup(auth: AuthMiddleware, args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_create(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_create(auth: Adapter, args: argparse.Namespace) -> None:
     user = auth.accounts.create(args.username, _read_password())
     auth.audit.record("user.created", username=user.username, by=BY)
     print(f"created {user.username} ({user.id})")
 
 
-def _user_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_list(auth: Adapter, args: argparse.Namespace) -> None:
     for user in auth.store.list_users():  # the records: they say who is disabled
         print(f"{user.id}  {user.username}{'  disabled' if user.disabled else ''}")
 
 
-def _user_delete(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_delete(auth: Adapter, args: argparse.Namespace) -> None:
     auth.accounts.delete(args.username)
     auth.audit.record("user.deleted", username=args.username.lower(), by=BY)
     print(f"deleted {args.username.lower()} and all their sessions")
 
 
-def _user_disable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_disable(auth: Adapter, args: argparse.Namespace) -> None:
     auth.accounts.disable(args.username)
     auth.audit.record("user.disabled", username=args.username.lower(), by=BY)
     print(f"disabled {args.username.lower()} and ended all their sessions")
 
 
-def _user_enable(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_enable(auth: Adapter, args: argparse.Namespace) -> None:
     auth.accounts.enable(args.username)
     auth.audit.record("user.enabled", username=args.username.lower(), by=BY)
     print(f"enabled {args.username.lower()}")
 
 
-def _user_set_password(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _user_set_password(auth: Adapter, args: argparse.Namespace) -> None:
     auth.accounts.set_password(args.username, _read_password())
     auth.audit.record("password.changed", username=args.username.lower(), by=BY)
     print(f"changed the password of {args.username.lower()} and ended all their sessions")
 
 
-def _session_list(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _session_list(auth: Adapter, args: argparse.Namespace) -> None:
     user_id = None if args.username is None else auth.accounts.get(args.username).id
     names = {user.id: user.username for user in auth.accounts.list()}
     for session in auth.sessions.list(user_id):
         print(_session_line(session, names.get(session.user_id, "?")))
 
 
-def _session_revoke(auth: AuthMiddleware, args: argparse.Namespace) -> int:
+def _session_revoke(auth: Adapter, args: argparse.Namespace) -> int:
     if not auth.sessions.end(args.session_id):
         return _fail(f"no session has the id {args.session_id!r}")
     auth.audit.record("session.ended", session_id=args.session_id, by=BY)
@@ -211,7 +244,7 @@ def _session_revoke(auth: AuthMiddleware, args: argparse.Namespace) -> int:
     return 0
 
 
-def _session_purge(auth: AuthMiddleware, args: argparse.Namespace) -> None:
+def _session_purge(auth: Adapter, args: argparse.Namespace) -> None:
     print(f"deleted {auth.sessions.purge()} expired sessions")
 
 
@@ -308,6 +341,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000, help="default: 8000; 0 picks a free one")
+    serve.add_argument(
+        "--asgi",
+        action="store_true",
+        help="serve the ASGI demo through nullptr_auth.asgi on uvicorn (pip install uvicorn)",
+    )
     serve.add_argument(
         "--metrics",
         action="store_true",

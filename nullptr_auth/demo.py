@@ -14,6 +14,9 @@ CSRF token, log out), which the browser test drives in headless Chromium.
 :func:`asgi_demo` is the same demo over ASGI, for any ASGI server (the ``asgi`` extra)::
 
     NULLPTR_AUTH_DATABASE=sqlite:///nullptr_auth.db uvicorn --factory nullptr_auth.demo:asgi_demo
+
+(``nullptr-auth serve --asgi`` serves :func:`demo_asgi_app` on uvicorn, as ``serve`` does
+:func:`demo_app` on werkzeug's server.)
 """
 
 from __future__ import annotations

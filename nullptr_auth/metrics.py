@@ -178,12 +178,7 @@ def metrics_app(app: Any, metrics: Metrics, path: str = "/metrics") -> Any:
 
     :raises ImportError: naming the extra to install.
     """
-    try:
-        import prometheus_client  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(f"pip install {_PROMETHEUS}") from exc
-    registry = prometheus_client.CollectorRegistry()
-    metrics.register_prometheus(registry)
+    prometheus_client, registry = _own_registry(metrics)
     exposition = prometheus_client.make_wsgi_app(registry)
 
     def dispatch(environ: Any, start_response: Any) -> Any:
@@ -192,6 +187,33 @@ def metrics_app(app: Any, metrics: Metrics, path: str = "/metrics") -> Any:
         return app(environ, start_response)
 
     return dispatch
+
+
+def metrics_asgi_app(app: Any, metrics: Metrics, path: str = "/metrics") -> Any:
+    """:func:`metrics_app` for ASGI: ``path`` of an ``http`` scope gets the Prometheus
+    text, everything else (lifespan and websocket included) goes to ``app``.
+
+    :raises ImportError: naming the extra to install.
+    """
+    prometheus_client, registry = _own_registry(metrics)
+    exposition = prometheus_client.make_asgi_app(registry)
+
+    async def dispatch(scope: Any, receive: Any, send: Any) -> None:
+        chosen = exposition if scope["type"] == "http" and scope["path"] == path else app
+        await chosen(scope, receive, send)
+
+    return dispatch
+
+
+def _own_registry(metrics: Metrics) -> tuple[Any, Any]:
+    """prometheus_client and a registry holding only ``metrics`` (not the process's)."""
+    try:
+        import prometheus_client  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"pip install {_PROMETHEUS}") from exc
+    registry = prometheus_client.CollectorRegistry()
+    metrics.register_prometheus(registry)
+    return prometheus_client, registry
 
 
 class _PrometheusCollector:

@@ -79,11 +79,24 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 # -- serve ------------------------------------------------------------------------------
 
 
-def test_a_busy_port_names_the_host_and_port() -> None:
+@pytest.mark.parametrize("server", [[], ["--asgi"]], ids=["werkzeug", "uvicorn"])
+def test_a_busy_port_names_the_host_and_port(server: list[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        error = one_error_line(cli("--database", "memory://", "serve", "--port", str(port)))
+        error = one_error_line(
+            cli("--database", "memory://", "serve", "--port", str(port), *server)
+        )
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in error
+
+
+def test_serve_asgi_without_uvicorn_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    assert main(["--database", "memory://", "serve", "--port", "0", "--asgi"]) == 1
+    assert capsys.readouterr().err == (
+        "nullptr-auth: error: serve --asgi needs an ASGI server: pip install uvicorn\n"
+    )
 
 
 def test_an_unknown_host_is_named() -> None:

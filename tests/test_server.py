@@ -1,4 +1,6 @@
-"""``nullptr-auth serve`` as a real process, driven over 127.0.0.1 with a real HTTP client."""
+"""``nullptr-auth serve`` as a real process, driven over 127.0.0.1 with a real HTTP client.
+
+Every test runs twice: on werkzeug's server (WSGI) and with ``--asgi`` on uvicorn."""
 
 from __future__ import annotations
 
@@ -20,10 +22,13 @@ from .conftest import PASSWORD
 Serve = Callable[[], str]
 
 
-def _start(database: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    database: str, log: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    command = [sys.executable, "-m", "nullptr_auth", "--database", database, "serve"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "nullptr_auth", "--database", database, "serve", "--port", "0"],
+            [*command, "--port", "0", *options],
             stdout=output,
             stderr=output,
         )
@@ -44,15 +49,16 @@ def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/auth.db"
 
 
-@pytest.fixture
+@pytest.fixture(params=[(), ("--asgi",)], ids=["wsgi", "asgi"])
 def serve(
-    database: str, tmp_path: Path
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[[], tuple[subprocess.Popen[bytes], str]]]:
     """Start servers on the test's database; each is stopped at the end."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start() -> tuple[subprocess.Popen[bytes], str]:
-        process, url = _start(database, tmp_path / f"server-{len(processes)}.log")
+    def start(*options: str) -> tuple[subprocess.Popen[bytes], str]:
+        log = tmp_path / f"server-{len(processes)}.log"
+        process, url = _start(database, log, *request.param, *options)
         processes.append(process)
         return process, url
 
@@ -97,6 +103,19 @@ def test_the_readme_walk_through(database: str, serve: Callable[..., tuple[objec
     refused = requests.get(f"{url}/hello", headers=headers, timeout=10)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "INVALID_SESSION"
+
+
+def test_metrics_are_shown_on_slash_metrics(
+    database: str, serve: Callable[..., tuple[object, str]]
+) -> None:
+    create_user(database)
+    _, url = serve("--metrics")
+    log_in(url)
+    requests.get(f"{url}/hello", headers={"Username": "alice", "Token": "forged"}, timeout=10)
+    scrape = requests.get(f"{url}/metrics", timeout=10)
+    assert scrape.headers["Content-Type"].startswith("text/plain")
+    assert "\nnullptr_auth_logins_total 1.0\n" in scrape.text
+    assert '\nnullptr_auth_responses_total{status="401"} 1.0\n' in scrape.text
 
 
 def test_registration_is_on_in_the_demo(serve: Callable[..., tuple[object, str]]) -> None:
