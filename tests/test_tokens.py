@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import webtest
@@ -14,10 +16,11 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from nullptr_auth import AuthMiddleware
 from nullptr_auth.errors import InvalidSession
-from nullptr_auth.stores import MemoryStore
+from nullptr_auth.stores import MemoryStore, open_store
 from nullptr_auth.tokens import SALT, TokenSigner, matches, token_hash
 
 from .conftest import PASSWORD, SECRET_KEY, MakeAuth, login
+from .services import SHARED_STORES, scratch_store, with_query
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -161,6 +164,28 @@ def test_rotation_old_tokens_verify_new_ones_use_the_newest_key(make_auth: MakeA
     only_new = webtest.TestApp(make_auth(store, secret_keys=[OTHER_KEY]))
     assert only_new.get("/app", headers=new_headers).json["remote_user"] == "alice"
     only_new.get("/app", headers=old_headers, status=401)  # dropped key ends its sessions
+
+
+@pytest.mark.parametrize("kind", SHARED_STORES)
+def test_a_dropped_key_is_refused_while_the_cache_holds_its_session(
+    make_auth: MakeAuth, kind: str, tmp_path: Path
+) -> None:
+    """Issue 13: the caches need no invalidation for a key: the signature is checked
+    before any cache is asked. One store object, so one cache, under both key sets."""
+    with scratch_store(kind, tmp_path) as url:
+        store = open_store(url if kind == "sqlite" else with_query(url, "cache", "on"))
+        old = webtest.TestApp(make_auth(store, secret_keys=[KEY]))
+        old.app.accounts.create("alice", PASSWORD)
+        headers = login(old)
+        session_id = headers["Token"].partition(".")[0]
+        deadline = time.monotonic() + 10  # Redis and PostgreSQL: until the channel is up
+        while store.cached_session(session_id) is None:  # type: ignore[attr-defined]
+            assert old.get("/app", headers=headers).json["remote_user"] == "alice"
+            assert time.monotonic() < deadline, "the cache never served"
+        only_new = webtest.TestApp(make_auth(store, secret_keys=[OTHER_KEY]))
+        assert only_new.get("/app", headers=headers, status=401).json["error"]["code"] == (
+            "INVALID_SESSION"
+        )
 
 
 def test_keys_come_from_the_environment(
