@@ -177,15 +177,22 @@ HEADERS_ONLY = {
 """Tests that run with the headers only, by name, and why: they are about the
 ``Username`` and ``Token`` headers themselves, or they send no session at all and are
 many."""
+_VARY_TESTS = (
+    "test_an_authenticated_answer_is_private",
+    "test_a_streamed_authenticated_answer_is_not_buffered_or_wrapped",
+    "test_an_error_restart_is_marked_too",
+)
 NOT_BY_BEARER = {
     # each 401 names the Bearer challenge too (RFC 6750 §3), beside Token
     "test_require_auth": "a 401's WWW-Authenticate has Bearer beside Token",
     "test_wrong_credentials": "a 401's WWW-Authenticate has Bearer beside Token",
     "test_session_paths_need_a_session": "a 401's WWW-Authenticate has Bearer beside Token",
+    **dict.fromkeys(_VARY_TESTS, "an authenticated answer varies on Authorization too"),
 }
 """Tests whose answer differs, as it must, when Bearer is on."""
 NOT_BY_COOKIE = {
     "test_json_login_answers_user_id_and_token": "the login answers csrf_token too",
+    **dict.fromkeys(_VARY_TESTS, "an authenticated answer varies on Cookie too"),
 }
 """Tests whose answer differs, as it must, when the cookie is on."""
 HEADERS_ONLY_CASES = {

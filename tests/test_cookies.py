@@ -308,6 +308,23 @@ def test_a_dead_cookie_is_cleared_by_the_401(browser: webtest.TestApp, clock: An
     assert "Set-Cookie" not in anonymous.headers
 
 
+def public_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A per-user page the application wrongly marked ``public``."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
+    return [str(environ.get("REMOTE_USER")).encode()]
+
+
+def test_an_answer_the_app_made_public_still_varies_on_the_cookie(make_auth: MakeAuth) -> None:
+    """A cache that honours Vary keeps a copy per session, as with the headers; fails
+    if Vary names only Username and Token: one copy for every visitor, alice's page."""
+    auth: AuthMiddleware = make_auth(transports=["headers", "cookie"], app=public_page)
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth)
+    answer = client.get("/page", headers=as_browser(log_in(client), csrf=False))
+    assert answer.body == b"alice"
+    assert answer.headers.getall("Vary") == ["Username, Token, Cookie"]
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [

@@ -258,6 +258,33 @@ def test_headers_and_bearer_naming_different_sessions_are_refused(
     assert bearer.get("/app", headers={**first, **same}).json["remote_user"] == "alice"
 
 
+def public_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A per-user page the application wrongly marked ``public``."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
+    return [str(environ.get("REMOTE_USER")).encode()]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "vary"),
+    [
+        pytest.param(["headers", "bearer"], "Username, Token, Authorization", id="both"),
+        pytest.param(["bearer"], "Authorization", id="bearer-alone"),
+    ],
+)
+def test_an_answer_the_app_made_public_still_varies_on_authorization(
+    make_auth: MakeAuth, chosen: list[str], vary: str
+) -> None:
+    """``public`` lets a shared cache reuse an answer to ``Authorization`` (RFC 9111
+    §3.5): only Vary keeps a copy per token. Fails if Vary names Username and Token only."""
+    auth: AuthMiddleware = make_auth(transports=chosen, app=public_page)
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth)
+    token = client.post_json("/session", {"username": "alice", "password": PASSWORD})
+    answer = client.get("/page", headers={"Authorization": f"Bearer {token.json['session_token']}"})
+    assert answer.body == b"alice"
+    assert answer.headers.getall("Vary") == [vary]
+
+
 def test_the_session_endpoints_take_a_bearer_token(bearer: webtest.TestApp) -> None:
     headers = bearer_of(bearer)
     listing = bearer.get("/session", headers=headers).json
