@@ -34,14 +34,12 @@ from nullptr_auth.transports import CSRF_SUFFIX
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-CARRIERS = ("headers", "bearer", "cookie")
-
 
 class Carried:
     """A WSGI app that sends the session of each request to ``app`` by ``carrier``."""
 
     def __init__(self, app: WSGIApplication, carrier: str) -> None:
-        if carrier not in CARRIERS[1:]:
+        if carrier not in ("bearer", "cookie"):
             raise ValueError(f"no such carrier: {carrier!r}")
         self.carried_app = app
         self.carrier = carrier

@@ -87,6 +87,12 @@ class RecordingApp:
         return self.calls[-1]
 
 
+def public_page(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A per-user page its application wrongly marked ``Cache-Control: public``."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
+    return [str(environ.get("REMOTE_USER")).encode()]
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
@@ -296,8 +302,8 @@ def make_auth(
     For ``asgi`` and the servers, what is built is :class:`nullptr_auth.asgi.AuthMiddleware`
     around the same application, seen through a WSGI bridge that offers the middleware's
     attributes: the tests cannot tell. For the ``bearer`` and ``cookie`` carriers, the
-    middleware has that transport on beside the headers (``transports=`` of the test's
-    own must list it), behind :class:`tests.carriers.Carried`.
+    middleware has that transport on beside the headers (or added to the test's own
+    ``transports=``), behind :class:`tests.carriers.Carried`.
     """
     made: list[Any] = []
     with contextlib.ExitStack() as stack:

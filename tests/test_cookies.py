@@ -15,7 +15,7 @@ import webtest
 from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.csrf import check, csrf_token, normalized_origin, origin_of
 
-from .conftest import PASSWORD, MakeAuth, RecordingApp
+from .conftest import PASSWORD, MakeAuth, RecordingApp, public_page
 from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 OWN = "http://localhost:80"
@@ -306,12 +306,6 @@ def test_a_dead_cookie_is_cleared_by_the_401(browser: webtest.TestApp, clock: An
     assert answer.headers.getall("WWW-Authenticate") == []  # a cookie has no HTTP scheme
     anonymous = browser.get("/app", status=200)  # no cookie: nothing to clear
     assert "Set-Cookie" not in anonymous.headers
-
-
-def public_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """A per-user page the application wrongly marked ``public``."""
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
-    return [str(environ.get("REMOTE_USER")).encode()]
 
 
 def test_an_answer_the_app_made_public_still_varies_on_the_cookie(make_auth: MakeAuth) -> None:

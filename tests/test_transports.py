@@ -11,7 +11,7 @@ import webtest
 from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.transports import Credentials, Transports, bearer_token, is_local_http
 
-from .conftest import PASSWORD, MakeAuth, RecordingApp, login
+from .conftest import PASSWORD, MakeAuth, RecordingApp, login, public_page
 from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 ALL = ("headers", "bearer", "cookie")
@@ -256,12 +256,6 @@ def test_headers_and_bearer_naming_different_sessions_are_refused(
     assert not downstream.calls
     same = {"Authorization": f"Bearer {first['Token']}"}
     assert bearer.get("/app", headers={**first, **same}).json["remote_user"] == "alice"
-
-
-def public_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """A per-user page the application wrongly marked ``public``."""
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
-    return [str(environ.get("REMOTE_USER")).encode()]
 
 
 @pytest.mark.parametrize(
