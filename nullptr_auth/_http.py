@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,7 +52,6 @@ _NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
 _NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _JSON = "application/json"
-_VARY = ("Username", "Token")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -178,15 +177,16 @@ def no_content() -> Response:
     return Response(204, (("Cache-Control", "no-store"),))
 
 
-def for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def for_one_user(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tuple[str, str]]:
     """The headers of an answer to an authenticated request: it is one user's.
 
     RFC 9111 keeps shared caches from reusing answers to requests with
     ``Authorization`` only; these carry ``Username`` and ``Token`` instead, so a CDN
     would serve one user's page to the next. Adds ``Cache-Control: private`` when the
     application set no ``Cache-Control`` (one it set is its decision, left as it is),
-    and ``Username, Token`` to ``Vary``. Returns a copy: the application may reuse its
-    list. Both adapters apply it to the headers alone, never touching the body.
+    and the headers that carry sessions (``vary``: ``Username, Token`` by default, see
+    :mod:`nullptr_auth.transports`) to ``Vary``. Returns a copy: the application may
+    reuse its list. Both adapters apply it to the headers alone, never touching the body.
     """
     result = list(headers)
     cache_control = False
@@ -201,7 +201,7 @@ def for_one_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
             varies.update(part.strip().lower() for part in value.split(","))
     if not cache_control:
         result.append(("Cache-Control", "private"))
-    missing = [header for header in _VARY if header.lower() not in varies]
+    missing = [header for header in vary if header.lower() not in varies]
     if "*" in varies or not missing:
         return result
     if vary_at is None:

@@ -27,8 +27,9 @@ What each scope type gets:
     ``"authenticated"`` Starlette's ``@requires`` checks), and without the ``Token``
     header (nor ``Authorization: Bearer``, nor the session cookie, when they carried
     it). The answer to an authenticated request gets ``Cache-Control: private`` and
-    ``Vary: Username, Token`` by rewriting ``http.response.start`` alone: the
-    application's request body and response body pass through, never read or buffered.
+    ``Vary: Username, Token`` (and the other transports' headers) by rewriting
+    ``http.response.start`` alone: the application's request body and response body
+    pass through, never read or buffered.
 ``websocket``
     Authenticated from the handshake headers, and refused before ``accept`` when the
     pair is bad or ``require_auth`` covers the path: with the contract's JSON error
@@ -167,7 +168,6 @@ class Credentials:
 _ANONYMOUS = AnonymousUser()
 _NO_CREDENTIALS = Credentials()
 _AUTHENTICATED = ("authenticated",)
-_PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Username, Token")]
 
 
 class AuthMiddleware(Adapter):
@@ -190,6 +190,11 @@ class AuthMiddleware(Adapter):
     ) -> None:
         super().__init__(database, **options)
         self.app = app
+        self._vary = self.transports.vary
+        self._private_headers = [
+            (b"cache-control", b"private"),
+            (b"vary", ", ".join(self._vary).encode("latin-1")),
+        ]
 
     def __repr__(self) -> str:
         return f"<asgi.AuthMiddleware {self.store!r} around {self.app!r}>"
@@ -243,10 +248,26 @@ class AuthMiddleware(Adapter):
 
         async def private_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": _private(message.get("headers", ()))}
+                message = {**message, "headers": self._private(message.get("headers", ()))}
             await send(message)
 
         await self.app(scope, receive, private_send)
+
+    def _private(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """:func:`nullptr_auth._http.for_one_user` on ASGI's byte pairs.
+
+        An answer without ``Cache-Control`` or ``Vary`` (the common case) just gets
+        both; one with either goes through the one rule, on decoded text.
+        """
+        pairs = list(headers)
+        for name, _ in pairs:
+            lowered = bytes(name).lower()
+            if lowered == b"cache-control" or lowered == b"vary":
+                decoded = [
+                    (bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in pairs
+                ]
+                return _encoded(_http.for_one_user(decoded, self._vary))
+        return pairs + self._private_headers
 
     # -- websocket --------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -411,18 +432,3 @@ def _client(scope: Scope) -> str:
 
 def _encoded(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-
-
-def _private(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """:func:`nullptr_auth._http.for_one_user` on ASGI's byte pairs.
-
-    An answer without ``Cache-Control`` or ``Vary`` (the common case) just gets both;
-    one with either goes through the one rule, on decoded text.
-    """
-    pairs = list(headers)
-    for name, _ in pairs:
-        lowered = bytes(name).lower()
-        if lowered == b"cache-control" or lowered == b"vary":
-            decoded = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in pairs]
-            return _encoded(_http.for_one_user(decoded))
-    return pairs + _PRIVATE

@@ -22,7 +22,10 @@
 
 Several transports on one request must carry the same token, or the answer is
 ``401 INVALID_SESSION``: a request is one session's. The transport that authenticated
-it is in ``AUTH_TYPE`` (RFC 3875 §4.1.1): ``Token``, ``Bearer`` or ``Cookie``.
+it is in ``AUTH_TYPE`` (RFC 3875 §4.1.1): ``Token``, ``Bearer`` or ``Cookie``. Its
+answer varies on the headers of every transport that is on (``Vary: Username, Token``,
+``Authorization``, ``Cookie``): a shared cache that keeps it, even one the application
+told ``public``, keeps one copy per session.
 
 Everything here takes plain values (header values, the method, the request's own
 origin) and returns plain values (credentials, ``Set-Cookie`` values, challenges), so
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 
 TRANSPORTS = ("headers", "bearer", "cookie")
 AUTH_TYPES = {"headers": "Token", "bearer": "Bearer", "cookie": "Cookie"}
+VARY = {"headers": ("Username", "Token"), "bearer": ("Authorization",), "cookie": ("Cookie",)}
 HOST_COOKIE = "__Host-nullptr_auth"
 PLAIN_COOKIE = "nullptr_auth"
 CSRF_SUFFIX = "_csrf"
@@ -104,6 +108,7 @@ class Transports:
             csrf.normalized_origin(o) or o for o in options.trusted_origins
         )
         self.default = options.transports == ("headers",)
+        self.vary = tuple(name for t in TRANSPORTS if t in options.transports for name in VARY[t])
 
     def __repr__(self) -> str:
         on = [name for name in TRANSPORTS if getattr(self, name)]

@@ -26,7 +26,7 @@ which :mod:`nullptr_auth.asgi` shares.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -36,6 +36,7 @@ from . import _http, _paths, errors
 from ._http import Request, Response
 from .auth import Adapter, Identity
 from .stores import DEFAULT_DATABASE, Store
+from .transports import VARY
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -166,7 +167,7 @@ class AuthMiddleware(Adapter):
         except Exception:
             return _send(_http.internal_error_response(), environ, start_response)
         if identity is not None:
-            return self.app(environ, private_start_response(start_response))
+            return self.app(environ, private_start_response(start_response, core.transports.vary))
         return self.app(environ, start_response)
 
     def require_auth(self, environ: WSGIEnvironment) -> bool:
@@ -240,17 +241,20 @@ def _request(
     )
 
 
-def private_start_response(start_response: StartResponse) -> StartResponse:
+def private_start_response(
+    start_response: StartResponse, vary: Sequence[str] = VARY["headers"]
+) -> StartResponse:
     """``start_response`` for an authenticated request: its answer is one user's.
 
-    Marks the headers with :func:`nullptr_auth._http.for_one_user`; the body and the
-    iterable are the application's, untouched.
+    Marks the headers with :func:`nullptr_auth._http.for_one_user` (``vary``: the
+    headers that carry sessions); the body and the iterable are the application's,
+    untouched.
     """
 
     def start(
         status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], object]:
-        return start_response(status, _http.for_one_user(headers), exc_info)
+        return start_response(status, _http.for_one_user(headers, vary), exc_info)
 
     return start
 

@@ -7,6 +7,18 @@ every test that builds one (through ``make_auth``) runs once with
 behind the bridges of ``asgi_bridge.py``); in those of :data:`SERVED`, also behind
 uvicorn, hypercorn and granian (marked ``servers``). The few tests about WSGI itself
 (the environ, ``wsgi.input``, PEP 3333) stay WSGI-only: :data:`WSGI_ONLY` says why.
+
+Each transport passes the same contract: in the modules of :data:`CARRIED`, each such
+test also runs with the session carried by ``bearer`` and by ``cookie`` (ids
+``wsgi-bearer``, ``asgi-cookie``…; the ``headers`` runs keep their ids ``wsgi`` and
+``asgi``), on both middlewares; the servers run the headers only. ``make_auth`` then
+turns that transport on beside the headers and puts :class:`tests.carriers.Carried`
+in front, which moves the ``Username`` and ``Token`` of each request to
+``Authorization: Bearer`` or to the session cookie (with what a page of the site adds
+to a change: ``Sec-Fetch-Site``, ``Origin``, ``X-CSRF-Token``). The tests about those
+two headers themselves (:data:`HEADERS_ONLY`, :data:`HEADERS_ONLY_CASES`) and those
+whose answer differs as it must with a transport on (:data:`NOT_BY_BEARER`,
+:data:`NOT_BY_COOKIE`) say why they are not carried.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ import pytest
 import webtest
 
 from nullptr_auth import AuthMiddleware
+
+from .carriers import Carried
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -71,6 +85,12 @@ class RecordingApp:
     @property
     def environ(self) -> WSGIEnvironment:
         return self.calls[-1]
+
+
+def public_page(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A per-user page its application wrongly marked ``Cache-Control: public``."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public")])
+    return [str(environ.get("REMOTE_USER")).encode()]
 
 
 @pytest.fixture
@@ -139,6 +159,56 @@ WSGI_ONLY = {
     "test_concurrent_logins_of_one_user_are_never_throttled": "timing of 8 threads, see above",
 }
 """Tests of WSGI itself, by name, and why they have no ASGI counterpart here."""
+CARRIED = CONTRACT - {
+    # each transport's own tests: they choose transports= and carry the session
+    # themselves, on every store
+    "test_transports",
+    "test_cookies",
+}
+"""The modules whose tests also run with the session in ``Bearer`` and in the cookie."""
+HEADERS_ONLY = {
+    # about the Username and Token headers themselves: no other carrier sends them
+    "test_refused_pairs_are_invalid_sessions": "Username/Token pairs (another user's name,"
+    " a half pair, a trailing space no cookie keeps) and the 401's one Token challenge",
+    "test_the_username_header_is_case_insensitive": "the Username header's spelling",
+    "test_a_newline_in_a_username_cannot_forge_a_record": "the Username header's value is"
+    " what the audit record shows",
+    # no session to carry, hundreds of times over (each case on every store): carried,
+    # they would run 700 times more, unchanged, for half a minute
+    "test_a_control_character_in_a_field_is_refused_on_every_store": "login and"
+    " registration bodies only",
+    "test_a_control_character_in_the_user_agent_is_refused_on_every_store": "login and"
+    " registration only",
+}
+"""Tests that run with the headers only, by name, and why: they are about the
+``Username`` and ``Token`` headers themselves, or they send no session at all and are
+many."""
+_VARY_TESTS = (
+    "test_an_authenticated_answer_is_private",
+    "test_a_streamed_authenticated_answer_is_not_buffered_or_wrapped",
+    "test_an_error_restart_is_marked_too",
+)
+NOT_BY_BEARER = {
+    # each 401 names the Bearer challenge too (RFC 6750 §3), beside Token
+    "test_require_auth": "a 401's WWW-Authenticate has Bearer beside Token",
+    "test_wrong_credentials": "a 401's WWW-Authenticate has Bearer beside Token",
+    "test_session_paths_need_a_session": "a 401's WWW-Authenticate has Bearer beside Token",
+    **dict.fromkeys(_VARY_TESTS, "an authenticated answer varies on Authorization too"),
+}
+"""Tests whose answer differs, as it must, when Bearer is on."""
+NOT_BY_COOKIE = {
+    "test_json_login_answers_user_id_and_token": "the login answers csrf_token too",
+    **dict.fromkeys(_VARY_TESTS, "an authenticated answer varies on Cookie too"),
+}
+"""Tests whose answer differs, as it must, when the cookie is on."""
+HEADERS_ONLY_CASES = {
+    # a valid token under another user's Username
+    "test_a_refused_token_is_recorded_with_its_reason": ("-mismatch",),
+    # odd values of a Username header, which no other carrier sends
+    "test_odd_header_values_are_401_not_500": ("latin1-username", "huge-username"),
+}
+"""Cases of a test that are about the ``Username`` header: with the headers only."""
+_CARRIED_BY = {"bearer": NOT_BY_BEARER, "cookie": NOT_BY_COOKIE}
 WSGI_ONLY_CASES = {"test_require_auth": ("callable-true", "callable-false")}
 """Cases of a test: a ``require_auth`` callable reads the environ (ASGI: the scope)."""
 NOT_SERVED_CASES = {
@@ -152,24 +222,46 @@ _HAS_ASGI = importlib.util.find_spec("anyio") is not None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run the contract's tests once per protocol (and per server, where served)."""
-    if "protocol" not in metafunc.fixturenames:
+    """Run the contract's tests once per protocol and carrier (and per server, where
+    served: with the headers only)."""
+    if "protocol" not in metafunc.fixturenames:  # make_auth asks for both
         return
     module = metafunc.module.__name__.rpartition(".")[2]
-    params: list[Any] = ["wsgi"]
-    if module in CONTRACT and metafunc.function.__name__ not in WSGI_ONLY and _HAS_ASGI:
-        params.append("asgi")
-        if module in SERVED and metafunc.function.__name__ not in NOT_SERVED:
-            params += [pytest.param(s, marks=pytest.mark.servers) for s in _servers()]
-    metafunc.parametrize("protocol", params, indirect=True)
+    name = metafunc.function.__name__
+    protocols = ["wsgi"]
+    servers: list[str] = []
+    if module in CONTRACT and name not in WSGI_ONLY and _HAS_ASGI:
+        protocols.append("asgi")
+        if module in SERVED and name not in NOT_SERVED:
+            servers = _servers()
+    carriers = ["headers"]
+    if module in CARRIED and name not in HEADERS_ONLY:
+        carriers += [c for c, unlike in _CARRIED_BY.items() if name not in unlike]
+    params = [
+        pytest.param(protocol, carrier, id=_id(protocol, carrier))
+        for protocol in protocols
+        for carrier in carriers
+    ]
+    params += [pytest.param(s, "headers", id=s, marks=pytest.mark.servers) for s in servers]
+    metafunc.parametrize(("protocol", "carrier"), params, indirect=True)
+
+
+def _id(protocol: str, carrier: str) -> str:
+    """``wsgi``, ``asgi`` as before carriers; ``wsgi-bearer``, ``asgi-cookie``… for the others."""
+    return protocol if carrier == "headers" else f"{protocol}-{carrier}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or callspec.params.get("protocol", "wsgi") == "wsgi":
+        if callspec is None:
             continue
         name = getattr(item, "originalname", "")
+        carried = callspec.params.get("carrier", "headers") != "headers"
+        if carried and any(case in callspec.id for case in HEADERS_ONLY_CASES.get(name, ())):
+            item.add_marker(pytest.mark.skip(reason="about the Username header itself"))
+        if callspec.params.get("protocol", "wsgi") == "wsgi":
+            continue
         if any(case in callspec.id for case in WSGI_ONLY_CASES.get(name, ())):
             item.add_marker(pytest.mark.skip(reason="the callable is given the WSGI environ"))
         served = callspec.params["protocol"] != "asgi"
@@ -190,6 +282,12 @@ def protocol(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def carrier(request: pytest.FixtureRequest) -> str:
+    """What carries the session: ``headers`` (the contract's), ``bearer`` or ``cookie``."""
+    return getattr(request, "param", "headers")
+
+
+@pytest.fixture
 def store_url() -> str:
     """The store ``make_auth`` builds on unless told; a module overrides it to run on others."""
     return "memory://"
@@ -197,13 +295,15 @@ def store_url() -> str:
 
 @pytest.fixture
 def make_auth(
-    clock: FrozenClock, downstream: RecordingApp, protocol: str, store_url: str
+    clock: FrozenClock, downstream: RecordingApp, protocol: str, carrier: str, store_url: str
 ) -> Iterator[MakeAuth]:
     """Build middlewares with test defaults; their stores are closed after the test.
 
     For ``asgi`` and the servers, what is built is :class:`nullptr_auth.asgi.AuthMiddleware`
     around the same application, seen through a WSGI bridge that offers the middleware's
-    attributes: the tests cannot tell.
+    attributes: the tests cannot tell. For the ``bearer`` and ``cookie`` carriers, the
+    middleware has that transport on beside the headers (or added to the test's own
+    ``transports=``), behind :class:`tests.carriers.Carried`.
     """
     made: list[Any] = []
     with contextlib.ExitStack() as stack:
@@ -222,8 +322,11 @@ def make_auth(
             options.setdefault("allow_weak_hashing_for_tests", True)
             options.setdefault("clock", clock)
             app = options.pop("app", downstream)
+            if carrier != "headers":
+                options["transports"] = _with_carrier(options.get("transports"), carrier)
+            built: Any
             if run is None:
-                made.append(AuthMiddleware(app, database, **options))
+                built = AuthMiddleware(app, database, **options)
             else:
                 from nullptr_auth import asgi
 
@@ -232,12 +335,26 @@ def make_auth(
                 middleware = asgi.AuthMiddleware(
                     asgi_bridge.WsgiUnderAsgi(app), database, **options
                 )
-                made.append(asgi_bridge.AsgiUnderWsgi(middleware, middleware, run))
+                built = asgi_bridge.AsgiUnderWsgi(middleware, middleware, run)
+            made.append(built if carrier == "headers" else Carried(built, carrier))
             return made[-1]  # type: ignore[no-any-return]
 
         yield make
     for auth in made:
         auth.store.close()
+
+
+def _with_carrier(chosen: Iterable[str] | None, carrier: str) -> tuple[str, ...]:
+    """The transports of a middleware that ``carrier`` carries the sessions of.
+
+    The headers stay on: the requests :class:`~tests.carriers.Carried` leaves as they
+    are (a ``Username`` alone, a ``Token`` alone) keep their meaning, the headers' error,
+    and a test's own ``transports=`` get the carrier added (the modules whose tests are
+    about which transports are on, test_transports and test_cookies, are not carried).
+    """
+    if chosen is None:
+        return ("headers", carrier)
+    return tuple(chosen) if carrier in chosen else (*chosen, carrier)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from nullptr_auth import AuthMiddleware, Session, User
 from nullptr_auth.stores import SQLiteStore
+from nullptr_auth.transports import AUTH_TYPES
 
 from .conftest import MakeAuth, RecordingApp, login
 
@@ -49,6 +50,14 @@ def test_a_live_pair_is_authenticated(
     assert session.created_at <= session.last_seen_at
     assert session.expires_at is not None
     assert environ["REMOTE_USER"] == "alice"
+
+
+def test_the_session_travels_by_the_carrier_under_test(
+    client: webtest.TestApp, downstream: RecordingApp, headers: dict[str, str], carrier: str
+) -> None:
+    """The contract's tests run once per carrier (conftest): each run is really carried so."""
+    client.get("/app", headers=headers)
+    assert downstream.environ["AUTH_TYPE"] == AUTH_TYPES[carrier]
 
 
 def test_the_username_header_is_case_insensitive(

@@ -15,7 +15,7 @@ import webtest
 from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.csrf import check, csrf_token, normalized_origin, origin_of
 
-from .conftest import PASSWORD, MakeAuth, RecordingApp
+from .conftest import PASSWORD, MakeAuth, RecordingApp, public_page
 from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 OWN = "http://localhost:80"
@@ -306,6 +306,17 @@ def test_a_dead_cookie_is_cleared_by_the_401(browser: webtest.TestApp, clock: An
     assert answer.headers.getall("WWW-Authenticate") == []  # a cookie has no HTTP scheme
     anonymous = browser.get("/app", status=200)  # no cookie: nothing to clear
     assert "Set-Cookie" not in anonymous.headers
+
+
+def test_an_answer_the_app_made_public_still_varies_on_the_cookie(make_auth: MakeAuth) -> None:
+    """A cache that honours Vary keeps a copy per session, as with the headers; fails
+    if Vary names only Username and Token: one copy for every visitor, alice's page."""
+    auth: AuthMiddleware = make_auth(transports=["headers", "cookie"], app=public_page)
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth)
+    answer = client.get("/page", headers=as_browser(log_in(client), csrf=False))
+    assert answer.body == b"alice"
+    assert answer.headers.getall("Vary") == ["Username, Token, Cookie"]
 
 
 @pytest.mark.parametrize(

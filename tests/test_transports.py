@@ -11,7 +11,7 @@ import webtest
 from nullptr_auth import AuthMiddleware, errors
 from nullptr_auth.transports import Credentials, Transports, bearer_token, is_local_http
 
-from .conftest import PASSWORD, MakeAuth, RecordingApp, login
+from .conftest import PASSWORD, MakeAuth, RecordingApp, login, public_page
 from .services import every_store  # noqa: F401  (the store_url fixture: every store)
 
 ALL = ("headers", "bearer", "cookie")
@@ -256,6 +256,27 @@ def test_headers_and_bearer_naming_different_sessions_are_refused(
     assert not downstream.calls
     same = {"Authorization": f"Bearer {first['Token']}"}
     assert bearer.get("/app", headers={**first, **same}).json["remote_user"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("chosen", "vary"),
+    [
+        pytest.param(["headers", "bearer"], "Username, Token, Authorization", id="both"),
+        pytest.param(["bearer"], "Authorization", id="bearer-alone"),
+    ],
+)
+def test_an_answer_the_app_made_public_still_varies_on_authorization(
+    make_auth: MakeAuth, chosen: list[str], vary: str
+) -> None:
+    """``public`` lets a shared cache reuse an answer to ``Authorization`` (RFC 9111
+    §3.5): only Vary keeps a copy per token. Fails if Vary names Username and Token only."""
+    auth: AuthMiddleware = make_auth(transports=chosen, app=public_page)
+    auth.accounts.create("alice", PASSWORD)
+    client = webtest.TestApp(auth)
+    token = client.post_json("/session", {"username": "alice", "password": PASSWORD})
+    answer = client.get("/page", headers={"Authorization": f"Bearer {token.json['session_token']}"})
+    assert answer.body == b"alice"
+    assert answer.headers.getall("Vary") == [vary]
 
 
 def test_the_session_endpoints_take_a_bearer_token(bearer: webtest.TestApp) -> None:
