@@ -61,9 +61,13 @@ _HEADERS_ONLY = frozenset({"headers"})
 _NOTHING_HIDDEN: Mapping[str, str | None] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Authenticated:
-    """An authenticated request: its user and session, and what carried the token."""
+    """An authenticated request: its user and session, and what carried the token.
+
+    A value, never changed once built; not frozen, which would triple the cost of
+    building it, once per authenticated request.
+    """
 
     user: User
     session: Session
