@@ -38,7 +38,7 @@ from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
 from .stores.split import SplitStore
 from .throttle import LOOKUP_RULES, REGISTRATION_RULES, RULES, Throttle
-from .transports import Credentials, Transports
+from .transports import AUTH_TYPES, Credentials, Transports
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -76,7 +76,7 @@ class Authenticated:
     @property
     def auth_type(self) -> str:
         """``Token``, ``Bearer`` or ``Cookie`` (CGI's ``AUTH_TYPE``, RFC 3875 §4.1.1)."""
-        return self.credentials.auth_type
+        return AUTH_TYPES[self.credentials.transport]  # read on every request: one frame
 
 
 class Auth:

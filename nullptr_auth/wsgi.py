@@ -195,12 +195,14 @@ class AuthMiddleware(Adapter):
             if core.requires_auth(request, environ):
                 raise errors.AuthorizationRequired()
             return False
-        for name, value in core.hidden_headers(found, request.headers).items():
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if value is None:
-                del environ[key]
-            else:
-                environ[key] = value
+        hidden = core.hidden_headers(found, request.headers)
+        if hidden:  # never for the default transport: its token left the environ above
+            for name, value in hidden.items():
+                key = "HTTP_" + name.upper().replace("-", "_")
+                if value is None:
+                    del environ[key]
+                else:
+                    environ[key] = value
         user = environ[USER_KEY] = found.user
         environ[SESSION_KEY] = found.session
         environ["REMOTE_USER"] = user.username
