@@ -76,7 +76,7 @@ class Authenticated:
     @property
     def auth_type(self) -> str:
         """``Token``, ``Bearer`` or ``Cookie`` (CGI's ``AUTH_TYPE``, RFC 3875 §4.1.1)."""
-        return AUTH_TYPES[self.credentials.transport]  # read on every request: one frame
+        return AUTH_TYPES[self.credentials.transport]
 
 
 class Auth:

@@ -80,10 +80,6 @@ class Credentials:
         """Whether only the cookie carried it: the one case that needs a CSRF check."""
         return self.carried_by == _COOKIE_ONLY
 
-    @property
-    def auth_type(self) -> str:
-        return AUTH_TYPES[self.transport]
-
 
 _CARRIED_ALONE = {name: frozenset({name}) for name in TRANSPORTS}
 _COOKIE_ONLY = _CARRIED_ALONE["cookie"]
