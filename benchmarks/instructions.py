@@ -1,6 +1,7 @@
 """Instructions per session lookup, nullptr_auth's store against its floor, under callgrind.
 
     python benchmarks/instructions.py [sqlite redis postgres] [--lookups 1000]
+    python benchmarks/instructions.py --requests [--lookups 1000]
 
 The two shared cores this project is measured on drift by half for minutes; valgrind's
 instruction count does not. For each store this runs, under ``valgrind --tool=callgrind``,
@@ -9,7 +10,13 @@ that reads none, and prints the difference divided by the lookups: the instructi
 process spends per lookup, network wait excluded. The same for the floor's lookup
 (``_floor.py``, ``_remote.py``). Needs the populations ``run.py`` builds, and valgrind.
 
-Run with ``lookup STORE WHICH COUNT``, it is the measured process itself.
+``--requests`` counts whole requests through the WSGI middleware instead, the same way:
+the bare app, an anonymous request, and one session again and again (the cache-hit
+path) on ``memory://``, on SQLite and through the SQLite floor. The web layer's own cost
+is the ``memory://`` row over the bare app: its store is a dict.
+
+Run with ``lookup STORE WHICH COUNT`` or ``request CASE COUNT``, it is the measured
+process itself.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,11 +70,51 @@ def lookup(store: str, which: str, count: int) -> None:
         find(session_id)
 
 
-def _instructions(store: str, which: str, count: int) -> int:
+REQUESTS = {
+    "bare app": "bare",
+    "anonymous": "anonymous",
+    "memory://, one session": "memory",
+    "SQLite 100k, one session": "sqlite",
+    "floor SQLite 100k, one session": "floor",
+}
+
+
+def request(case: str, count: int) -> None:
+    """Make ``count`` requests of one case (a key of :data:`REQUESTS`' values)."""
+    from _common import PASSWORD, USERNAME, auth_headers, check, environ, hello, middleware
+    from _floor import Floor, SQLiteLookup, floor_db
+    from _populate import sessions_db
+
+    app: WSGIApplication = hello
+    headers: dict[str, str] = {}
+    if case == "memory":
+        memory = app = middleware("memory://")
+        token = memory.sessions.start(memory.accounts.create(USERNAME, PASSWORD))
+        headers = auth_headers(token)
+    elif case == "floor":
+        data = floor_db(100_000)
+        app, headers = Floor(hello, SQLiteLookup(data.path)), auth_headers(data.hot_token)
+    elif case in ("sqlite", "anonymous"):
+        population = sessions_db(100_000)
+        app = middleware(population.url)
+        headers = auth_headers(population.hot_token) if case == "sqlite" else {}
+    template = environ(headers)
+    check(app, template, case)  # and the session is cached, the signature remembered
+    for _ in range(count):
+        for _ in app(dict(template), _ignore):
+            pass
+
+
+def _ignore(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+    """A server's ``start_response`` that sends nothing."""
+
+
+def _instructions(*measured: str) -> int:
+    """The instructions of one run of this file with ``measured`` as its arguments."""
     with tempfile.TemporaryDirectory() as directory:
         out = Path(directory) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        command += [sys.executable, __file__, "lookup", store, which, str(count)]
+        command += [sys.executable, __file__, *measured]
         subprocess.run(command, check=True, capture_output=True)
         found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
         if found is None:
@@ -76,16 +127,24 @@ def main(argv: list[str] | None = None) -> int:
     if arguments[:1] == ["lookup"]:
         lookup(arguments[1], arguments[2], int(arguments[3]))
         return 0
+    if arguments[:1] == ["request"]:
+        request(arguments[1], int(arguments[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stores", nargs="*", default=["sqlite", "redis", "postgres"])
     parser.add_argument("--lookups", type=int, default=1000)
+    parser.add_argument("--requests", action="store_true", help="whole requests instead")
     options = parser.parse_args(arguments)
+    if options.requests:
+        _print_requests(options.lookups)
+        return 0
     print("| store | floor, instructions/lookup | nullptr_auth | ratio |")
     print("|---|---|---|---|")
     for store in options.stores:
         per = {
             which: (
-                _instructions(store, which, options.lookups) - _instructions(store, which, 0)
+                _instructions("lookup", store, which, str(options.lookups))
+                - _instructions("lookup", store, which, "0")
             )
             / options.lookups
             for which in ("floor", "ours")
@@ -95,6 +154,20 @@ def main(argv: list[str] | None = None) -> int:
             f" | {per['ours'] / per['floor']:.2f}x |"
         )
     return 0
+
+
+def _print_requests(count: int) -> None:
+    per = {
+        label: (_instructions("request", case, str(count)) - _instructions("request", case, "0"))
+        / count
+        for label, case in REQUESTS.items()
+    }
+    bare = per["bare app"]
+    print("| request (WSGI) | instructions/request | over the bare app |")
+    print("|---|---|---|")
+    for label, figure in per.items():
+        over = "" if label == "bare app" else f"{figure - bare:,.0f}"
+        print(f"| {label} | {figure:,.0f} | {over} |")
 
 
 if __name__ == "__main__":

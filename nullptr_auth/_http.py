@@ -52,6 +52,7 @@ _NOT_PLAIN_TEXT = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
 _NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _JSON = "application/json"
+_PRIVATE = ("Cache-Control", "private")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -187,29 +188,42 @@ def for_one_user(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tu
     and the headers that carry sessions (``vary``: ``Username, Token`` by default, see
     :mod:`nullptr_auth.transports`) to ``Vary``. Returns a copy: the application may
     reuse its list. Both adapters apply it to the headers alone, never touching the body.
+
+    Every authenticated answer passes here, so the usual case (no ``Vary`` set) costs
+    one look at each name; only an answer that sets ``Vary`` has its values parsed.
     """
     result = list(headers)
     cache_control = False
     vary_at: int | None = None
-    varies: set[str] = set()
-    for index, (name, value) in enumerate(result):
+    for index, (name, _) in enumerate(result):
         lowered = name.lower()
         if lowered == "cache-control":
             cache_control = True
-        elif lowered == "vary":
-            vary_at = index if vary_at is None else vary_at
-            varies.update(part.strip().lower() for part in value.split(","))
+        elif lowered == "vary" and vary_at is None:
+            vary_at = index
     if not cache_control:
-        result.append(("Cache-Control", "private"))
+        result.append(_PRIVATE)
+    if vary_at is None:
+        result.append(("Vary", ", ".join(vary)))
+    else:
+        _add_to_vary(result, vary_at, vary)
+    return result
+
+
+def _add_to_vary(headers: list[tuple[str, str]], vary_at: int, vary: Sequence[str]) -> None:
+    """Add what is missing of ``vary`` to the ``Vary`` header at ``vary_at`` (the
+    first), in place, reading every ``Vary``; nothing to ``Vary: *``."""
+    varies = {
+        part.strip().lower()
+        for name, value in headers
+        if name.lower() == "vary"
+        for part in value.split(",")
+    }
     missing = [header for header in vary if header.lower() not in varies]
     if "*" in varies or not missing:
-        return result
-    if vary_at is None:
-        result.append(("Vary", ", ".join(missing)))
-    else:
-        name, value = result[vary_at]
-        result[vary_at] = (name, ", ".join([value, *missing] if value.strip() else missing))
-    return result
+        return
+    name, value = headers[vary_at]
+    headers[vary_at] = (name, ", ".join([value, *missing] if value.strip() else missing))
 
 
 def read_fields(request: Request, max_body_size: int) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from .sessions import Sessions
 from .stores import DEFAULT_DATABASE, Store, open_store
 from .stores.split import SplitStore
 from .throttle import LOOKUP_RULES, REGISTRATION_RULES, RULES, Throttle
-from .transports import Credentials, Transports
+from .transports import AUTH_TYPES, Credentials, Transports
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -61,9 +61,13 @@ _HEADERS_ONLY = frozenset({"headers"})
 _NOTHING_HIDDEN: Mapping[str, str | None] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Authenticated:
-    """An authenticated request: its user and session, and what carried the token."""
+    """An authenticated request: its user and session, and what carried the token.
+
+    A value, never changed once built; not frozen, which would triple the cost of
+    building it, once per authenticated request.
+    """
 
     user: User
     session: Session
@@ -72,7 +76,7 @@ class Authenticated:
     @property
     def auth_type(self) -> str:
         """``Token``, ``Bearer`` or ``Cookie`` (CGI's ``AUTH_TYPE``, RFC 3875 §4.1.1)."""
-        return self.credentials.auth_type
+        return AUTH_TYPES[self.credentials.transport]
 
 
 class Auth:

@@ -65,6 +65,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import argon2
@@ -87,8 +88,9 @@ RequireAuth: TypeAlias = "bool | Sequence[str] | Callable[[Any], bool]"
 """``True``, path prefixes, or a callable given the WSGI environ or the ASGI scope."""
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+_utc_now: Callable[[], datetime] = partial(datetime.now, timezone.utc)
+"""The default clock. Every authenticated request reads it: a ``partial`` is one call in
+C, where a function wrapping ``datetime.now`` adds a Python frame."""
 
 
 class AuthOptions(TypedDict, total=False):

@@ -58,8 +58,13 @@ class Sessions:
         self._store = store
         self._accounts = accounts
         self._clock = clock
-        self._secret_keys = tuple(secret_keys)
-        self._signer: TokenSigner | StoredKeySigner | None = None
+        self.signer: TokenSigner | StoredKeySigner = (
+            TokenSigner(tuple(secret_keys))
+            if secret_keys
+            else StoredKeySigner(store.get_or_create_secret_key)
+        )
+        """Signs and verifies tokens; a key kept in the store is read only on first use
+        (and again whenever processes sharing the store might disagree on it)."""
         self.lifetime = lifetime
         self.idle_timeout = idle_timeout
         self.activity_interval = activity_interval
@@ -71,18 +76,6 @@ class Sessions:
 
     def __repr__(self) -> str:
         return f"<Sessions {self._store!r}>"
-
-    @property
-    def signer(self) -> TokenSigner | StoredKeySigner:
-        """Built on first use, so that a key kept in the store is read only when needed
-        (and then again whenever processes sharing the store might disagree on it)."""
-        if self._signer is None:
-            self._signer = (
-                TokenSigner(self._secret_keys)
-                if self._secret_keys
-                else StoredKeySigner(self._store.get_or_create_secret_key)
-            )
-        return self._signer
 
     def login(
         self,
@@ -199,12 +192,10 @@ class Sessions:
     def _lifetime_end(self, now: datetime) -> datetime | None:
         return None if self.lifetime is None else now + self.lifetime
 
-    def authenticate_cached(
-        self, username: str | None, token: str
-    ) -> tuple[User, Session] | None:
+    def authenticate_cached(self, username: str | None, token: str) -> tuple[User, Session] | None:
         """:meth:`authenticate` without I/O, or ``None`` when only I/O can decide.
 
-        For an event loop: answers inline when the signer is built, the store holds the
+        For an event loop: answers inline when the signer holds its key, the store holds the
         session in memory (:meth:`~nullptr_auth.stores.base.CachingStore.cached_session`),
         and the session is live with no activity write due; refuses a forged token, a
         token other than the one issued or another user's. ``None`` (a cache miss, the
@@ -213,9 +204,9 @@ class Sessions:
 
         :raises InvalidSession: as :meth:`authenticate`, for what it can decide.
         """
-        if self._signer is None or self._cached_session is None:
+        if self._cached_session is None:
             return None
-        verified = self._signer.verify_held(token)
+        verified = self.signer.verify_held(token)
         if verified is None:
             return None
         session_id, presented_hash = verified

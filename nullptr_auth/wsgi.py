@@ -34,7 +34,7 @@ from werkzeug.sansio.utils import get_content_length
 
 from . import _http, _paths, errors
 from ._http import Request, Response
-from .auth import Adapter, Identity
+from .auth import Adapter
 from .stores import DEFAULT_DATABASE, Store
 from .transports import VARY
 
@@ -161,12 +161,12 @@ class AuthMiddleware(Adapter):
         token = environ.pop("HTTP_TOKEN", None) if core.hides_token else None
         request = _request(environ, raw_path, path, _EnvironHeaders(environ, token))
         try:
-            identity = self._identify(environ, request)
+            authenticated = self._identify(environ, request)
         except errors.AuthError as error:
             return _send(core.refusal(request, error), environ, start_response)
         except Exception:
             return _send(_http.internal_error_response(), environ, start_response)
-        if identity is not None:
+        if authenticated:
             return self.app(environ, private_start_response(start_response, core.transports.vary))
         return self.app(environ, start_response)
 
@@ -177,35 +177,38 @@ class AuthMiddleware(Adapter):
         request = Request(environ.get("REQUEST_METHOD", "GET"), path, raw_path)
         return self.core.requires_auth(request, environ)
 
-    def _identify(self, environ: WSGIEnvironment, request: Request) -> Identity | None:
-        """Authenticate and write the result into the environ.
+    def _identify(self, environ: WSGIEnvironment, request: Request) -> bool:
+        """Authenticate and write the result into the environ; whether it names a user.
 
         What carried the token leaves the environ (the application never needs it), and
         so do an upstream ``REMOTE_USER`` and ``AUTH_TYPE`` unless ``trust_remote_user``.
+        A refused request never reaches the application, so its environ is left as is.
 
         :raises InvalidSession, CsrfFailed, AuthorizationRequired:
         """
         if not self.options.trust_remote_user:
             environ.pop("REMOTE_USER", None)
             environ.pop("AUTH_TYPE", None)
-        environ[USER_KEY] = environ[SESSION_KEY] = None
         core = self.core
         found = core.authenticate(request)
         if found is None:
+            environ[USER_KEY] = environ[SESSION_KEY] = None
             if core.requires_auth(request, environ):
                 raise errors.AuthorizationRequired()
-            return None
-        for name, value in core.hidden_headers(found, request.headers).items():
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if value is None:
-                del environ[key]
-            else:
-                environ[key] = value
-        environ[USER_KEY] = found.user
+            return False
+        hidden = core.hidden_headers(found, request.headers)
+        if hidden:  # never for the default transport: its token left the environ above
+            for name, value in hidden.items():
+                key = "HTTP_" + name.upper().replace("-", "_")
+                if value is None:
+                    del environ[key]
+                else:
+                    environ[key] = value
+        user = environ[USER_KEY] = found.user
         environ[SESSION_KEY] = found.session
-        environ["REMOTE_USER"] = found.user.username
+        environ["REMOTE_USER"] = user.username
         environ["AUTH_TYPE"] = found.auth_type
-        return found.user, found.session
+        return True
 
     def _owned_request(self, environ: WSGIEnvironment, raw_path: str, path: str) -> Request:
         method = environ.get("REQUEST_METHOD", "GET")
