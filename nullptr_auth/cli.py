@@ -36,6 +36,7 @@ from .metrics import Metrics, metrics_app, metrics_asgi_app
 from .middleware import AuthMiddleware
 from .models import Session
 from .stores import DEFAULT_DATABASE, SQLiteStore
+from .tokens import StoredKeySigner
 
 DATABASE_VARIABLE = "NULLPTR_AUTH_DATABASE"
 SESSIONS_VARIABLE = "NULLPTR_AUTH_SESSIONS"
@@ -153,7 +154,8 @@ def _check_store(auth: Adapter) -> None:
     """
     auth.store.get_user("-")  # no username is "-"
     auth.store.list_sessions("00000000-0000-0000-0000-000000000000")
-    auth.sessions.signer  # noqa: B018 -- reads, or creates and keeps, the signing key
+    if isinstance(auth.sessions.signer, StoredKeySigner):  # configured keys need no I/O
+        auth.sessions.signer.read_key()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -196,6 +196,11 @@ class StoredKeySigner:
     def session_id(self, token: str) -> str:
         return self.verify(token)[0]
 
+    def read_key(self) -> None:
+        """Read the store's key now, creating and keeping one if it has none (it is
+        otherwise read at the first login or request): a server checks it can."""
+        self._read()
+
     def _read(self) -> TokenSigner:
         """The key in the store; the one held is written back if the store lost it."""
         key = self._keep_key(self._key or new_secret_key())

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 import nullptr_auth
+from nullptr_auth import AuthMiddleware
 from nullptr_auth.cli import main
+from nullptr_auth.stores import SQLiteStore
 
 from .conftest import PASSWORD
 from .services import postgres_url, redis_url
@@ -106,6 +108,16 @@ def test_an_unknown_host_is_named() -> None:
     assert (
         "cannot listen on no-such-host.invalid:8000: unknown host 'no-such-host.invalid'" in error
     )
+
+
+def test_serve_reads_or_creates_the_kept_key_before_listening(tmp_path: Path) -> None:
+    from nullptr_auth import cli
+
+    store = SQLiteStore(tmp_path / "auth.db")
+    cli._check_store(AuthMiddleware(lambda e, s: [], store))
+    candidate = b"c" * 32
+    assert store.get_or_create_secret_key(candidate) != candidate  # one was kept already
+    store.close()
 
 
 def test_serve_checks_the_store_before_listening(tmp_path: Path) -> None:
