@@ -231,7 +231,7 @@ class PostgresStore:
         self._deadline = threading.local()
         self._used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._reader = threading.local()  # this thread's kept connection: _kept_connection
-        self._kept: dict[threading.Thread, _Kept] = {}
+        self._kept: dict[threading.Thread, _Kept | None] = {}  # None: being checked out
         self._kept_pid = os.getpid()
         self._pool = self._new_pool()
         self._ready = False
@@ -444,7 +444,7 @@ class PostgresStore:
         with self._lock:
             pool, self._pool, self._ready = self._pool, self._new_pool(), False
             kept, self._kept, self._reader = self._kept, {}, threading.local()
-        for reader in kept.values():
+        for reader in filter(None, kept.values()):
             self._watchdog.forget(reader.slot)
             pool.putconn(reader.connection)
         pool.close()
@@ -577,12 +577,19 @@ class PostgresStore:
                 self._kept, self._kept_pid = {}, os.getpid()
             for thread in [thread for thread in self._kept if not thread.is_alive()]:
                 ended = self._kept.pop(thread)
-                self._watchdog.forget(ended.slot)
-                pool.putconn(ended.connection)
+                if ended is not None:
+                    self._watchdog.forget(ended.slot)
+                    pool.putconn(ended.connection)
             if len(self._kept) >= self._pool_options["max_size"] // 2:
                 return None
+            self._kept[threading.current_thread()] = None  # the place, before the wait
         self._deadline.at = deadline
-        connection = pool.getconn(timeout=_left(deadline))
+        try:
+            connection = pool.getconn(timeout=_left(deadline))
+        except BaseException:
+            with self._lock:
+                self._kept.pop(threading.current_thread(), None)
+            raise
         reader = _Kept(connection, self._watchdog.keep(connection), time.monotonic())
         with self._lock:
             self._kept[threading.current_thread()] = reader

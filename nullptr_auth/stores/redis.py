@@ -287,7 +287,7 @@ class RedisStore:
         self._errors = driver.RedisError
         self._driver = driver
         self._reader = threading.local()  # this thread's kept client: _reading_client
-        self._kept: dict[threading.Thread, redis.Redis] = {}
+        self._kept: dict[threading.Thread, redis.Redis | None] = {}  # None: connecting
         self._kept_pid = os.getpid()
         self._kept_lock = threading.Lock()
         register = self._client.register_script
@@ -441,10 +441,19 @@ class RedisStore:
             if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
                 self._kept, self._kept_pid = {}, os.getpid()
             for thread in [thread for thread in self._kept if not thread.is_alive()]:
-                self._kept.pop(thread).close()
+                ended = self._kept.pop(thread)
+                if ended is not None:
+                    ended.close()
             if len(self._kept) >= getattr(pool, "max_connections", 2) // 2:
                 return self._client
+            self._kept[threading.current_thread()] = None  # the place, before connecting
+        try:
             kept = self._driver.Redis(connection_pool=pool, single_connection_client=True)
+        except BaseException:
+            with self._kept_lock:
+                self._kept.pop(threading.current_thread(), None)
+            raise
+        with self._kept_lock:
             self._kept[threading.current_thread()] = kept
         self._reader.client, self._reader.pid = kept, os.getpid()
         return kept
@@ -537,7 +546,7 @@ class RedisStore:
         self.cache.clear()
         with self._kept_lock:
             kept, self._kept, self._reader = self._kept, {}, threading.local()
-        for client in kept.values():
+        for client in filter(None, kept.values()):
             client.close()  # its connection back to the pool
         if self._owns_client:
             self._client.close()
