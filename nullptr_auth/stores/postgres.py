@@ -29,7 +29,10 @@ never exceed it.
 
 Connections come from a ``psycopg_pool.ConnectionPool`` opened on first use. Each is
 checked before it is handed out, so after a restart of the server the pool replaces
-the dead ones by itself.
+the dead ones by itself. A thread that reads sessions keeps the connection it read on
+for its next read (at most half the pool is kept so; the rest serves writes and other
+threads), checked as the pool would after a second unused, and given back to the pool
+after an error or when the thread has ended. Every connection's ``TimeZone`` is UTC.
 
 Every method answers within ``timeout`` seconds (5 by default, or the URL's
 ``?timeout=``), or fails with :class:`~nullptr_auth.errors.StoreUnavailable`
@@ -39,7 +42,8 @@ which callers do concurrently, not in turn), a lock held by someone else
 (``lock_timeout``), a slow statement (``statement_timeout``), and a server that stopped
 answering altogether (frozen, or a network that drops packets): a watchdog thread shuts
 down the socket of a transaction past its deadline, so that the blocked read returns;
-the pool then replaces that connection.
+the pool then replaces that connection. (A kept connection's read sets its deadline in a
+slot that the watchdog scans every quarter of a second.)
 """
 
 from __future__ import annotations

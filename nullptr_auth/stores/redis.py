@@ -33,7 +33,9 @@ or Sentinel), not on Redis Cluster.
 
 Any error of the driver (the server is down, a timeout, a failover) raises
 :class:`~nullptr_auth.errors.StoreUnavailable`; the client reconnects by itself when the
-server is back. Without persistence (``appendonly``/``save``), a restart of Redis ends
+server is back. A thread that reads sessions keeps one connection of the pool for its
+reads (at most half the pool is kept so), as redis-py's ``single_connection_client``.
+Without persistence (``appendonly``/``save``), a restart of Redis ends
 every session and forgets every user kept in it, and the generated signing key: processes
 then agree on a new one by themselves (see :class:`~nullptr_auth.tokens.StoredKeySigner`),
 but configured ``secret_keys`` are the better choice with Redis.
