@@ -342,6 +342,30 @@ def test_a_frozen_postgresql_is_a_503_within_the_timeout_and_recovers(
     store.close()
 
 
+def test_a_read_on_a_kept_connection_is_shut_down_at_its_deadline_when_frozen(
+    postgres: tuple[PostgresServer, str],
+) -> None:
+    """A thread keeps its reading connection between reads (stop 18), watched through a
+    slot set once per call: a frozen server must still be a 503 within the timeout."""
+    server, prefix = postgres
+    store = PostgresStore(server.url, table_prefix=prefix, timeout=2.0)
+    assert store.find_session("none") is None  # this thread's connection, now kept
+    frozen = cluster_processes(server)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.find_session("none")  # within the second: no check, the kept one
+        seconds = time.monotonic() - started
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert seconds < 2.0 + 0.5 + 1.0, seconds  # the timeout, the grace, the scan and slack
+    assert eventually(lambda: store.find_session("none") is None)
+    store.close()
+
+
 def test_concurrent_first_uses_during_an_outage_wait_side_by_side(
     postgres: tuple[PostgresServer, str],
 ) -> None:

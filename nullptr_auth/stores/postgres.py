@@ -29,7 +29,10 @@ never exceed it.
 
 Connections come from a ``psycopg_pool.ConnectionPool`` opened on first use. Each is
 checked before it is handed out, so after a restart of the server the pool replaces
-the dead ones by itself.
+the dead ones by itself. A thread that reads sessions keeps the connection it read on
+for its next read (at most half the pool is kept so; the rest serves writes and other
+threads), checked as the pool would after a second unused, and given back to the pool
+after an error or when the thread has ended. Every connection's ``TimeZone`` is UTC.
 
 Every method answers within ``timeout`` seconds (5 by default, or the URL's
 ``?timeout=``), or fails with :class:`~nullptr_auth.errors.StoreUnavailable`
@@ -39,7 +42,8 @@ which callers do concurrently, not in turn), a lock held by someone else
 (``lock_timeout``), a slow statement (``statement_timeout``), and a server that stopped
 answering altogether (frozen, or a network that drops packets): a watchdog thread shuts
 down the socket of a transaction past its deadline, so that the blocked read returns;
-the pool then replaces that connection.
+the pool then replaces that connection. (A kept connection's read sets its deadline in a
+slot that the watchdog scans every quarter of a second.)
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ DEFAULT_TIMEOUT = 5.0
 CHECK_SECONDS = 1.0
 _NOTIFY_IDS = 200  # ids in one NOTIFY at most (its payload holds 8,000 bytes); more: "*"
 _GRACE = 0.5  # past the deadline, for the server's own timeouts to answer first
+_SCAN = 0.25  # how often the watchdog looks at the kept connections' deadlines
+_NEVER = float("inf")
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,38}")  # + "sessions_idle_expires_at" <= 63
 _SESSION_COLUMNS = (
     "id, user_id, created_at, last_seen_at, expires_at, idle_expires_at,"
@@ -228,6 +234,9 @@ class PostgresStore:
         self._watchdog = _Watchdog()
         self._deadline = threading.local()
         self._used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+        self._reader = threading.local()  # this thread's kept connection: _kept_connection
+        self._kept: dict[threading.Thread, _Kept | None] = {}  # None: being checked out
+        self._kept_pid = os.getpid()
         self._pool = self._new_pool()
         self._ready = False
         self.channel = f"{self.table_prefix}sessions"
@@ -438,6 +447,10 @@ class PostgresStore:
         self.cache.clear()
         with self._lock:
             pool, self._pool, self._ready = self._pool, self._new_pool(), False
+            kept, self._kept, self._reader = self._kept, {}, threading.local()
+        for reader in filter(None, kept.values()):
+            self._watchdog.forget(reader.slot)
+            pool.putconn(reader.connection)
         pool.close()
 
     # -- connections ------------------------------------------------------------------
@@ -501,7 +514,8 @@ class PostgresStore:
         return connection
 
     def _read_one(self, query: bytes, arguments: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One row of one prepared statement in one round trip.
+        """One row of one prepared statement in one round trip, on this thread's kept
+        connection (see :meth:`_kept_connection`), or through the pool.
 
         A connection that turns out to be dead (the server restarted since its last
         use, which is why the pool did not check it) is tried once more on another,
@@ -510,17 +524,91 @@ class PostgresStore:
         deadline = time.monotonic() + self.timeout
         for attempt in (1, 2):
             try:
-                with self._connection(deadline) as db:
-                    row: tuple[Any, ...] | None = db.execute(
-                        query, arguments, prepare=True
-                    ).fetchone()
-                    return row
+                reader = self._kept_connection(deadline)
+                if reader is None:
+                    with self._connection(deadline) as db:
+                        row: tuple[Any, ...] | None = db.execute(
+                            query, arguments, prepare=True
+                        ).fetchone()
+                        return row
+                reader.slot.deadline = deadline + _GRACE  # the watchdog's: one per call
+                try:
+                    row = reader.connection.execute(query, arguments, prepare=True).fetchone()
+                except BaseException:
+                    self._give_back(reader)
+                    raise
+                finally:
+                    reader.slot.deadline = _NEVER
+                reader.used = time.monotonic()
+                return row
+            except (self._driver.Error, self._pool_driver.PoolTimeout) as exc:
+                lost = isinstance(exc, self._driver.OperationalError) and _connection_lost(exc)
+                if attempt == 2 or not lost or time.monotonic() >= deadline:
+                    raise StoreUnavailable() from exc
             except StoreUnavailable as exc:
                 cause = exc.__cause__
                 lost = isinstance(cause, self._driver.OperationalError) and _connection_lost(cause)
                 if attempt == 2 or not lost or time.monotonic() >= deadline:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _kept_connection(self, deadline: float) -> _Kept | None:
+        """This thread's connection for reads, checked out of the pool once and kept,
+        or ``None`` when half the pool is kept already (the rest stays for writes and
+        for other threads).
+
+        A checkout and return through the pool cost 70,000 instructions a read, twice
+        the statement's own (docs/performance.md, stop 18); a kept one costs a look-up.
+        It is checked as the pool would, after a second unused; the watchdog watches it
+        through a slot of its own (:meth:`_Watchdog.keep`), set once per call. A kept
+        connection that failed goes back to the pool, which replaces a broken one; so
+        does the connection of a thread that has ended, when another thread keeps one.
+        """
+        reader: _Kept | None = getattr(self._reader, "kept", None)
+        if reader is not None and reader.pid == os.getpid():
+            if time.monotonic() - reader.used < CHECK_SECONDS:
+                return reader
+            self._deadline.at = deadline
+            try:
+                self._check(reader.connection)
+            except BaseException:
+                self._give_back(reader)
+                raise
+            return reader
+        pool = self._ready_pool(deadline)
+        with self._lock:
+            if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
+                self._kept, self._kept_pid = {}, os.getpid()
+            for thread in [thread for thread in self._kept if not thread.is_alive()]:
+                ended = self._kept.pop(thread)
+                if ended is not None:
+                    self._watchdog.forget(ended.slot)
+                    pool.putconn(ended.connection)
+            if len(self._kept) >= self._pool_options["max_size"] // 2:
+                return None
+            self._kept[threading.current_thread()] = None  # the place, before the wait
+        self._deadline.at = deadline
+        try:
+            connection = pool.getconn(timeout=_left(deadline))
+        except BaseException:
+            with self._lock:
+                self._kept.pop(threading.current_thread(), None)
+            raise
+        reader = _Kept(connection, self._watchdog.keep(connection), time.monotonic())
+        with self._lock:
+            self._kept[threading.current_thread()] = reader
+        self._reader.kept = reader
+        return reader
+
+    def _give_back(self, reader: _Kept) -> None:
+        """Return a kept connection to the pool (after an error: it may be broken)."""
+        self._reader.kept = None
+        with self._lock:
+            if self._kept.get(threading.current_thread()) is reader:
+                del self._kept[threading.current_thread()]
+        self._watchdog.forget(reader.slot)
+        with suppress(Exception):
+            self._pool.putconn(reader.connection)
 
     def _ready_pool(self, deadline: float) -> psycopg_pool.ConnectionPool[Connection]:
         """The pool, opened and with the tables created on first use.
@@ -549,8 +637,11 @@ class PostgresStore:
     def _configure(self, connection: Connection) -> None:
         """Bound every statement and lock wait on a new connection by the timeout."""
         milliseconds = str(int(self.timeout * 1000))
-        for setting in ("statement_timeout", "lock_timeout"):
-            connection.execute("SELECT set_config(%s, %s, false)", (setting, milliseconds))
+        settings = {"statement_timeout": milliseconds, "lock_timeout": milliseconds}
+        # timestamptz values then arrive in datetime.timezone.utc, with nothing to convert
+        settings["TimeZone"] = "UTC"
+        for setting, value in settings.items():
+            connection.execute("SELECT set_config(%s, %s, false)", (setting, value))
         connection.commit()
 
     def _check(self, connection: Connection) -> None:
@@ -677,6 +768,30 @@ def _left(deadline: float) -> float:
     return max(0.01, deadline - time.monotonic())
 
 
+class _Slot:
+    """A kept connection's deadline, which its thread sets once per call (``_NEVER``
+    between calls) and the watchdog reads without a lock."""
+
+    __slots__ = ("deadline", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self.deadline = _NEVER
+        self.fd = fd
+
+
+class _Kept:
+    """A thread's connection for reads, kept out of the pool: its watchdog slot, when
+    it last answered, and the process it belongs to."""
+
+    __slots__ = ("connection", "pid", "slot", "used")
+
+    def __init__(self, connection: Connection, slot: _Slot, used: float) -> None:
+        self.connection = connection
+        self.slot = slot
+        self.used = used
+        self.pid = os.getpid()
+
+
 class _Watchdog:
     """Shuts down the socket of a transaction that outlives its deadline.
 
@@ -693,6 +808,7 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._wakes_at = -1.0  # when the thread wakes up next (inf: when notified)
+        self._slots: set[_Slot] = set()  # kept connections': scanned every _SCAN s
 
     @contextmanager
     def watching(self, deadline: float) -> Iterator[Callable[[Connection], None]]:
@@ -701,8 +817,8 @@ class _Watchdog:
 
         def watch(connection: Connection) -> None:
             with self._condition:
-                self._watched[ticket] = (deadline, connection.pgconn.socket)
                 self._start()
+                self._watched[ticket] = (deadline, connection.pgconn.socket)
                 if deadline < self._wakes_at:  # it sleeps past this deadline: wake it
                     self._condition.notify()
 
@@ -712,10 +828,29 @@ class _Watchdog:
             with self._condition:
                 self._watched.pop(ticket, None)
 
+    def keep(self, connection: Connection) -> _Slot:
+        """A slot for a kept connection: its thread sets ``deadline`` for each call, with
+        one assignment and no lock; the watchdog looks at every slot each ``_SCAN``
+        seconds, so a call past its deadline is shut down at most that much later."""
+        slot = _Slot(connection.pgconn.socket)
+        with self._condition:
+            self._start()
+            self._slots.add(slot)
+            if self._wakes_at > time.monotonic() + _SCAN:
+                self._condition.notify()
+        return slot
+
+    def forget(self, slot: _Slot) -> None:
+        with self._condition:
+            self._slots.discard(slot)
+
     def _start(self) -> None:
         """One thread per process that uses the store (a fork has none of its parent's)."""
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
+            # A fork's copies name the parent's sockets, which are not its to shut.
+            self._watched.clear()
+            self._slots.clear()
             self._wakes_at = -1.0
             self._thread = threading.Thread(
                 target=self._run, name="nullptr_auth postgres watchdog", daemon=True
@@ -730,7 +865,13 @@ class _Watchdog:
                     if deadline <= now:
                         del self._watched[ticket]
                         _shut_down(fd)
+                for slot in self._slots:
+                    if slot.deadline <= now:
+                        slot.deadline = _NEVER
+                        _shut_down(slot.fd)
                 nearest = min((deadline for deadline, _ in self._watched.values()), default=None)
+                if self._slots:
+                    nearest = min(nearest or _NEVER, now + _SCAN)
                 self._wakes_at = float("inf") if nearest is None else nearest
                 self._condition.wait(None if nearest is None else max(0.0, nearest - now))
                 self._wakes_at = -1.0
@@ -775,7 +916,8 @@ def _first(row: tuple[Any, ...] | None) -> Any:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)
+    """In UTC: as every connection's ``TimeZone`` (``_configure``) gives it already."""
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def _optional_utc(moment: datetime | None) -> datetime | None:

@@ -33,7 +33,9 @@ or Sentinel), not on Redis Cluster.
 
 Any error of the driver (the server is down, a timeout, a failover) raises
 :class:`~nullptr_auth.errors.StoreUnavailable`; the client reconnects by itself when the
-server is back. Without persistence (``appendonly``/``save``), a restart of Redis ends
+server is back. A thread that reads sessions keeps one connection of the pool for its
+reads (at most half the pool is kept so), as redis-py's ``single_connection_client``.
+Without persistence (``appendonly``/``save``), a restart of Redis ends
 every session and forgets every user kept in it, and the generated signing key: processes
 then agree on a new one by themselves (see :class:`~nullptr_auth.tokens.StoredKeySigner`),
 but configured ``secret_keys`` are the better choice with Redis.
@@ -42,6 +44,8 @@ but configured ``secret_keys`` are the better choice with Redis.
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -283,6 +287,11 @@ class RedisStore:
             max_age=MAX_AGE,
         )
         self._errors = driver.RedisError
+        self._driver = driver
+        self._reader = threading.local()  # this thread's kept client: _reading_client
+        self._kept: dict[threading.Thread, redis.Redis | None] = {}  # None: connecting
+        self._kept_pid = os.getpid()
+        self._kept_lock = threading.Lock()
         register = self._client.register_script
         self._add_user, self._update_user, self._delete_user = (
             register(_PRELUDE + _ADD_USER),
@@ -403,13 +412,53 @@ class RedisStore:
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
         """One ``HMGET`` of the fields a session needs: the answer is half the size of
         ``HGETALL``'s (values, not names and values), and redis-py parses it in Python."""
-        with self._reaching():
-            values = self._client.hmget(self._key("session:", session_id), _SESSION_FIELDS)
+        try:
+            values = cast(
+                "list[bytes | None]",
+                self._reading_client().hmget(self._key("session:", session_id), _SESSION_FIELDS),
+            )
+        except self._errors as exc:
+            raise StoreUnavailable() from exc
         if values[0] is None:  # no such hash: every field is missing, user_id first
             return None
-        fields = cast("dict[bytes, bytes]", dict(zip(_SESSION_FIELDS, values, strict=True)))
-        user = User(fields[b"user_id"].decode(), fields[b"username"].decode())
-        return user, _session(session_id, fields)
+        fields = cast("list[bytes]", values)
+        return User(fields[0].decode(), fields[1].decode()), _session_of(session_id, fields)
+
+    def _reading_client(self) -> redis.Redis:
+        """This thread's client for reads, on a connection checked out of the pool once
+        and kept (redis-py's ``single_connection_client``, as the floor's): the pool's
+        checkout and return cost a queue, a non-blocking ``recv`` and two
+        ``settimeout`` calls a read (docs/performance.md, stop 18). Errors, retries
+        and reconnection are redis-py's own, as through the pool.
+
+        At most half the pool is kept; past that, and in a forked child until it keeps
+        its own, reads go through the pool. The connection of a thread that has ended
+        goes back to the pool when another thread keeps one.
+        """
+        kept: redis.Redis | None = getattr(self._reader, "client", None)
+        if kept is not None and self._reader.pid == os.getpid():
+            return kept
+        pool = self._client.connection_pool
+        with self._kept_lock:
+            if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
+                self._kept, self._kept_pid = {}, os.getpid()
+            for thread in [thread for thread in self._kept if not thread.is_alive()]:
+                ended = self._kept.pop(thread)
+                if ended is not None:
+                    ended.close()
+            if len(self._kept) >= getattr(pool, "max_connections", 2) // 2:
+                return self._client
+            self._kept[threading.current_thread()] = None  # the place, before connecting
+        try:
+            kept = self._driver.Redis(connection_pool=pool, single_connection_client=True)
+        except BaseException:
+            with self._kept_lock:
+                self._kept.pop(threading.current_thread(), None)
+            raise
+        with self._kept_lock:
+            self._kept[threading.current_thread()] = kept
+        self._reader.client, self._reader.pid = kept, os.getpid()
+        return kept
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         """Sessions Redis still holds: it forgets each at its deadline."""
@@ -497,6 +546,10 @@ class RedisStore:
         """Disconnect the client this store made; an injected client is left open."""
         self._tracking.close()
         self.cache.clear()
+        with self._kept_lock:
+            kept, self._kept, self._reader = self._kept, {}, threading.local()
+        for client in filter(None, kept.values()):
+            client.close()  # its connection back to the pool
         if self._owns_client:
             self._client.close()
             self._client.connection_pool.disconnect()
@@ -620,15 +673,21 @@ _SESSION_FIELDS = (
 
 
 def _session(session_id: str, fields: Mapping[bytes, bytes]) -> Session:
+    return _session_of(session_id, [fields[name] for name in _SESSION_FIELDS])
+
+
+def _session_of(session_id: str, values: Sequence[bytes]) -> Session:
+    """A session from the values of ``_SESSION_FIELDS``, in that order."""
+    user_id, _, created, seen, expires, idle, agent, ip, device, token_hash = values
     return Session(
         session_id,
-        fields[b"user_id"].decode(),
-        _datetime(fields[b"created_at"]),
-        _datetime(fields[b"last_seen_at"]),
-        _optional_datetime(fields[b"expires_at"]),
-        _optional_datetime(fields[b"idle_expires_at"]),
-        fields[b"user_agent"].decode(),
-        fields[b"ip"].decode(),
-        fields[b"device"].decode(),
-        fields[b"token_hash"],
+        user_id.decode(),
+        _datetime(created),
+        _datetime(seen),
+        _optional_datetime(expires),
+        _optional_datetime(idle),
+        agent.decode(),
+        ip.decode(),
+        device.decode(),
+        token_hash,
     )

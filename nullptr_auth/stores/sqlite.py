@@ -21,8 +21,8 @@ Files change under running processes, and the store notices (see ``docs/deployin
 
 - The database and the counter file are found by the resolved path, so a process that
   reaches the database through a symlink shares the counters of one that does not.
-- Before each use of the database, and at least once a second while sessions are served
-  from the cache, the store checks that the file at the path is the one it opened. A
+- Before each write, and at least once a second while sessions are read or served from
+  the cache, the store checks that the file at the path is the one it opened. A
   file that is gone answers ``503`` (the reason is logged) until it is back, and is never
   re-created by a process that has used it; a file replaced by another reopens on it.
 - A connection that failed with anything but a constraint violation is closed, and the
@@ -136,7 +136,8 @@ class SQLiteStore:
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._schema_ready: tuple[int, int] | None = None  # the file whose schema is checked
         self._opened: tuple[int, int] | None = None  # the file last opened
-        self._next_check = 0.0
+        self._next_check = 0.0  # of the file at the path, by a cache hit
+        self._next_read_check = 0.0  # by a read
         self._fault: str | None = None
         self._abandoned: list[sqlite3.Connection] = []
         self._revocations = Revocations(f"{self._file}-revocations")
@@ -470,9 +471,22 @@ class SQLiteStore:
     def _read_one(self, query: str, arguments: tuple[Any, ...]) -> Any:
         """One row of one query, as :meth:`_cursor` would read it but without its
         generator and ``with`` frames (a single ``SELECT`` runs in a read transaction of
-        its own): this is the miss path of every authenticated request."""
+        its own): this is the miss path of every authenticated request.
+
+        It looks at the file at the path at most once a second, as the cache does
+        (``os.stat`` was a tenth of a read): a file deleted or replaced is noticed within
+        that second, as docs/deploying.md promises. Every write still looks first.
+        """
         try:
-            return self._connection().execute(query, arguments).fetchone()
+            connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+            if (
+                connection is None
+                or time.monotonic() >= self._next_read_check
+                or self._local.identity != self._opened  # another thread reopened
+            ):
+                connection = self._connection()
+                self._next_read_check = time.monotonic() + CHECK_SECONDS
+            return connection.execute(query, arguments).fetchone()
         except (sqlite3.Error, OSError) as exc:
             self._discard_connection()
             raise StoreUnavailable() from exc
@@ -504,6 +518,7 @@ class SQLiteStore:
         identity = _identity(self._file)
         if identity is None:
             self.cache.clear()
+            self._next_read_check = 0.0  # every thread's next read looks again
             reason = f"the database file {self._file} is gone; restore it (docs/deploying.md)"
             self._report(reason)
             # The reason goes to the log and the CLI, not to clients: it names a path.

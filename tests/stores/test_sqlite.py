@@ -6,7 +6,9 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -188,4 +190,48 @@ def test_many_openers_of_a_new_database_at_once(tmp_path: Path) -> None:
     assert errors == []
     store = SQLiteStore(tmp_path / "auth.db")
     assert store.get_failures("alice", T0) == (120, T0)
+    store.close()
+
+
+# -- the file at the path, looked at once a second by reads --------------------------------
+def test_every_threads_reads_notice_a_replaced_or_deleted_file_within_the_second(
+    tmp_path: Path,
+) -> None:
+    """Reads look at the file at the path at most once a second (docs/deploying.md's
+    bound); a thread whose own look is not due yet still follows another's reopening."""
+    from nullptr_auth.stores._revocations import CHECK_SECONDS
+
+    path = tmp_path / "auth.db"
+    store = SQLiteStore(path, cache_megabytes=0)
+    alice = make_user()
+    store.add_user(alice)
+    store.add_session(alice.user, make_session(alice, "s1"))
+    elsewhere = SQLiteStore(tmp_path / "replacement.db")
+    elsewhere.add_user(alice)
+    elsewhere.add_session(alice.user, make_session(alice, "s2"))
+    elsewhere.close()
+
+    def in_the_thread(session_id: str) -> object:
+        try:
+            return store.find_session(session_id) is not None
+        except StoreUnavailable as exc:
+            return exc
+
+    def read(session_id: str) -> object:
+        return other_thread.submit(in_the_thread, session_id).result()
+
+    other_thread = ThreadPoolExecutor(1)  # one thread, its connection kept
+    assert store.find_session("s1") is not None and read("s1") is True
+    os.replace(tmp_path / "replacement.db", path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp_path}/auth.db{suffix}").unlink(missing_ok=True)
+    time.sleep(CHECK_SECONDS + 0.1)
+    assert store.find_session("s2") is not None, "the replacement, after a second"
+    assert read("s1") is False and read("s2") is True, "another thread follows at once"
+    path.unlink()
+    time.sleep(CHECK_SECONDS + 0.1)
+    with pytest.raises(StoreUnavailable):
+        store.find_session("s2")
+    assert isinstance(read("s2"), StoreUnavailable), "and a lost file at once"
+    other_thread.shutdown()
     store.close()
