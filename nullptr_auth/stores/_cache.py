@@ -37,6 +37,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import Final, NamedTuple, Protocol
 
 from .._counters import counted
@@ -53,6 +54,12 @@ the token hash, the stamp, the ordered-dict node): 857 bytes. The resident set g
 about 1.1 KiB a session, allocator overhead included (``benchmarks/_memory.py``)."""
 
 Found = tuple[User, Session]
+_Moment = datetime | None
+_Fields = tuple[str, str, datetime, datetime, _Moment, _Moment, str, str, str, bytes]
+_Entry = tuple[Hashable, float, str, str, _Fields, int]
+"""A kept session: its stamp, when it stops being fresh, its user's id and username, the
+fields of its ``Session`` in order, and the bytes it is charged (at ``_WEIGHT``)."""
+_WEIGHT: Final = 5
 
 
 def megabytes_from(
@@ -159,10 +166,10 @@ class SessionCache:
         self.budget = int(megabytes * 1024 * 1024)
         self.max_age = max_age
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[Hashable, float, Found, int]] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._interned: dict[object, object] = {}
+        self._users: dict[str, User] = {}  # by id: a user's sessions share one object
         # next() on a count is one atomic step in C: no lock on the hot path
         self._hits = itertools.count()
         self._misses = itertools.count()
@@ -191,13 +198,16 @@ class SessionCache:
         entry = self._entries.get(session_id)
         if entry is None:
             return MISS
-        stamp, fresh_until, found, _ = entry
+        stamp, fresh_until, user_id, username, fields, _ = entry
         if self._clock() >= fresh_until or self.channel.stamp(session_id) != stamp:
             return MISS
         with contextlib.suppress(KeyError):  # another thread evicted it: the copy held
             self._entries.move_to_end(session_id)
         next(self._hits)
-        return found
+        user = self._users.get(user_id)
+        if user is None or user.username != username:
+            user = User(user_id, username)
+        return user, Session(*fields)
 
     def get(self, session_id: str, read: Callable[[], Found | None]) -> Found | None:
         """The session from the cache, or from ``read`` (and then kept, if it may be)."""
@@ -221,34 +231,53 @@ class SessionCache:
         with self._lock:
             entry = self._entries.pop(session_id, None)
             if entry is not None:
-                self._bytes -= entry[3]
+                self._bytes -= entry[_WEIGHT]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._interned.clear()
+            self._users.clear()
             self._bytes = 0
 
     def _keep(self, session_id: str, stamp: Hashable, found: Found) -> None:
+        """Keep ``found`` as plain values, none of which the garbage collector tracks
+        (strings, bytes, numbers, datetimes, and exact tuples of them): a full
+        cache holds some 78,000 sessions, and as objects they made every full collection
+        walk them all, on and on while the cache takes new entries (docs/performance.md,
+        stop 18). A hit builds the ``Session`` again, and shares the ``User``."""
         user, session = found
+        fields: _Fields = (
+            session.id,
+            session.user_id,
+            session.created_at,
+            session.last_seen_at,
+            session.expires_at,
+            session.idle_expires_at,
+            session.user_agent,
+            session.ip,
+            session.device,
+            session.token_hash,
+        )
         with self._lock:
-            user = self._intern(user)
+            user = self._users.setdefault(user.id, user)
             weight = weight_of(found)
             old = self._entries.pop(session_id, None)
             if old is not None:
-                self._bytes -= old[3]
+                self._bytes -= old[_WEIGHT]
             fresh_until = self._clock() + self.max_age
-            self._entries[session.id] = (stamp, fresh_until, (user, session), weight)
+            self._entries[session.id] = (
+                stamp,
+                fresh_until,
+                user.id,
+                user.username,
+                fields,
+                weight,
+            )
             self._bytes += weight
             while self._bytes > self.budget and self._entries:
-                self._bytes -= self._entries.popitem(last=False)[1][3]
-            if len(self._interned) > len(self._entries) + 1024:  # users no entry holds
-                self._interned.clear()
-
-    def _intern(self, user: User) -> User:
-        """One object per user: a user's sessions share it (and its two strings)."""
-        kept = self._interned.setdefault(user, user)
-        return kept if isinstance(kept, User) else user
+                self._bytes -= self._entries.popitem(last=False)[1][_WEIGHT]
+            if len(self._users) > len(self._entries) + 1024:  # users no entry holds
+                self._users.clear()
 
 
 def weight_of(found: Found) -> int:

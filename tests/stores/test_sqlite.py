@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import stat
@@ -133,6 +134,24 @@ def test_cached_reads_do_not_touch_the_database(tmp_path: Path) -> None:
     assert store.find_session("s1") is not None, "served from the cache"
     Revocations(f"{tmp_path}/auth.db-revocations").bump(["s1"])
     assert store.find_session("s1") is None, "a bump sends the next read to the database"
+    store.close()
+
+
+def test_the_collector_does_not_track_cached_sessions(tmp_path: Path) -> None:
+    """A full cache holds some 78,000 sessions: as tracked objects, they made every full
+    collection walk them all (docs/performance.md, stop 18)."""
+    store = SQLiteStore(tmp_path / "auth.db")
+    alice = make_user()
+    store.add_user(alice)
+    for n in range(3):
+        store.add_session(alice.user, make_session(alice, f"s{n}"))
+        store.find_session(f"s{n}")
+    gc.collect()  # untracks the tuples whose items are all untracked: the inner ones,
+    gc.collect()  # then the entries that hold them
+    entries = list(store.cache._entries.values())
+    assert len(entries) == 3
+    assert not any(gc.is_tracked(entry) for entry in entries)
+    assert store.find_session("s1") == store.find_session("s1")  # a hit builds it again
     store.close()
 
 
