@@ -190,36 +190,3 @@ def test_a_burst_of_more_threads_than_connections_waits_its_turn(
         thread.join()
     assert failures == []
     assert store.get_failures("burst", T0) == (200, T0)
-
-
-def test_reading_threads_keep_at_most_half_the_pool(url: str, prefix: str) -> None:
-    """Each reading thread keeps a connection (stop 18), but only half the pool's: a
-    burst of first reads and the writes meanwhile still find one; and a thread that
-    ended gives its connection back when another thread keeps one."""
-    store = RedisStore(url, key_prefix=prefix, max_connections=4, timeout=1.0)
-    alice = make_user()
-    store.add_user(alice)
-    store.add_session(alice.user, make_session(alice, "s1"))
-
-    def reader(start: threading.Barrier, reading: threading.Barrier, done: threading.Event) -> None:
-        start.wait()  # first reads all at once: more threads than the pool holds
-        found.append(store.find_session("s1") is not None)
-        reading.wait()
-        done.wait()
-
-    found: list[bool] = []
-    for _ in range(2):  # the second batch reclaims the first's connections
-        start, reading = threading.Barrier(12, timeout=30), threading.Barrier(13, timeout=30)
-        done = threading.Event()
-        readers = [threading.Thread(target=reader, args=(start, reading, done)) for _ in range(12)]
-        for thread in readers:
-            thread.start()
-        reading.wait()  # twelve threads that have read, and are still alive
-        store.touch_session("s1", T0, None)  # a write, with two connections left
-        assert store.find_session("s1") is not None
-        done.set()
-        for thread in readers:
-            thread.join()
-    assert found == [True] * 24
-    assert len(store._kept) <= 2
-    store.close()
