@@ -12,8 +12,11 @@ process spends per lookup, network wait excluded. The same for the floor's looku
 
 ``--requests`` counts whole requests through the WSGI middleware instead, the same way:
 the bare app, an anonymous request, and one session again and again (the cache-hit
-path) on ``memory://``, on SQLite and through the SQLite floor. The web layer's own cost
-is the ``memory://`` row over the bare app: its store is a dict.
+path) on ``memory://``, on SQLite, on Redis and PostgreSQL with ``?cache=on`` (their
+cache targets) and through the SQLite floor. The web layer's own cost is the
+``memory://`` row over the bare app: its store is a dict. The Redis and PostgreSQL rows
+include a little of their listener threads' heartbeats (a few hundred instructions a
+request at these counts).
 
 Run with ``lookup STORE WHICH COUNT`` or ``request CASE COUNT``, it is the measured
 process itself.
@@ -75,6 +78,8 @@ REQUESTS = {
     "anonymous": "anonymous",
     "memory://, one session": "memory",
     "SQLite 100k, one session": "sqlite",
+    "Redis ?cache=on, one session": "redis",
+    "PostgreSQL ?cache=on, one session": "postgres",
     "floor SQLite 100k, one session": "floor",
 }
 
@@ -98,11 +103,37 @@ def request(case: str, count: int) -> None:
         population = sessions_db(100_000)
         app = middleware(population.url)
         headers = auth_headers(population.hot_token) if case == "sqlite" else {}
+    elif case in ("redis", "postgres"):
+        import _remote
+
+        population = sessions_db(100_000)
+        url = _remote.redis_url if case == "redis" else _remote.postgres_url
+        app = middleware(url("cache=on"))
+        headers = auth_headers(population.hot_token)
     template = environ(headers)
     check(app, template, case)  # and the session is cached, the signature remembered
+    if case in ("redis", "postgres"):
+        _until_cached(app, template)  # the listener subscribes in a thread of its own
     for _ in range(count):
         for _ in app(dict(template), _ignore):
             pass
+
+
+def _until_cached(app: WSGIApplication, template: dict[str, str]) -> None:
+    """Request until the session is answered from the cache (a minute at most)."""
+    import time
+
+    from _common import check
+
+    from nullptr_auth import AuthMiddleware
+
+    assert isinstance(app, AuthMiddleware)
+    deadline = time.monotonic() + 60
+    while app.store.cache_stats().hits == 0:  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the session never came from the cache")
+        time.sleep(0.05)
+        check(app, template, "cached")
 
 
 def _ignore(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
