@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -63,7 +64,7 @@ class Tracking:
         self._number = 0
         self._live = False
         self._caught_up_until = 0.0
-        self._pid = 0
+        self._running = False  # in this process: a forked child starts its own thread
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -76,7 +77,7 @@ class Tracking:
     # -- the channel -------------------------------------------------------------------
     def stamp(self, session_id: str, *, check: bool = False) -> Stamp | None:
         """``None`` unless the listener is subscribed and caught up within MAX_LAG."""
-        if self._pid != os.getpid():
+        if not self._running:
             self._start()
             return None
         if not self._live or time.monotonic() > self._caught_up_until:
@@ -128,13 +129,21 @@ class Tracking:
     # -- the thread ----------------------------------------------------------------------
     def _start(self) -> None:
         with self._lock:
-            if self._pid == os.getpid():
+            if self._running:
                 return
-            self._pid = os.getpid()
+            _TRACKINGS.add(self)
+            self._running = True
             self._live = False
             self._stopped = threading.Event()
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
+
+    def _forked(self) -> None:
+        """In a new child process: no listener runs here yet, and nothing the parent
+        heard vouches for this process's cache (its entries were copied with it)."""
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._running = False
+        self._down()
 
     def _down(self) -> None:
         self._live = False
@@ -156,6 +165,19 @@ class Tracking:
             delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
             failures = 0 if self._subscribed_in_run else failures + 1
             self._stopped.wait(delay)
+
+
+_TRACKINGS: weakref.WeakSet[Tracking] = weakref.WeakSet()
+"""Every started :class:`Tracking`, told when the process forks: one hook for them all
+instead of a system call (``getpid``) on every cache hit."""
+
+
+def _after_fork_in_child() -> None:
+    for tracking in list(_TRACKINGS):
+        tracking._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def redis_listener(connect: Callable[[], Any], prefix: str) -> Callable[[Tracking], None]:

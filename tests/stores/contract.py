@@ -206,6 +206,22 @@ class StoreContract:
         assert found[1].last_seen_at == later
         assert found[1].idle_expires_at == later + timedelta(days=14)
 
+    def test_activity_recorded_after_hits_is_what_every_later_read_answers(
+        self, store: Store
+    ) -> None:
+        """A cache keeps the objects it built for a hit: they must be the entry's now."""
+        alice = make_user()
+        store.add_user(alice)
+        store.add_session(alice.user, make_session(alice, "s1"))
+        for _ in range(3):  # a read, then hits
+            assert store.find_session("s1") is not None
+        later = T0 + timedelta(hours=2)
+        store.touch_session("s1", later, later + timedelta(days=14))
+        for _ in range(3):
+            found = store.find_session("s1")
+            assert found is not None
+            assert found[1].last_seen_at == later
+
     def test_delete_session_checks_the_owner_when_asked(self, store: Store) -> None:
         alice, bob = make_user("alice"), make_user("bob")
         store.add_user(alice)

@@ -22,7 +22,7 @@ from nullptr_auth.stores import Store, open_store
 from nullptr_auth.stores._cache import MISS
 
 from ..services import postgres_url, redis_url, scratch_key_prefix, scratch_table_prefix
-from .contract import PROPAGATION, make_session, make_user, serving
+from .contract import PROPAGATION, eventually, make_session, make_user, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,5 +131,75 @@ def test_a_cut_invalidation_connection_stops_the_cache_until_it_is_back(url: str
             time.sleep(0.01)
         assert store.find_session("s1") is None
     finally:
+        store.close()
+        other.close()
+
+
+def _child_exit_code(pid: int, within: float) -> int:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"the forked process did not finish within {within} s")
+
+
+def _cached_again(store: Store) -> bool:
+    return store.find_session("s1") is not None and store.cache.peek("s1") is not MISS  # type: ignore[attr-defined]
+
+
+def _forked_cache_check(store: Store, to_parent: int, from_parent: int) -> int:
+    """In the child: what the parent cached is not served; a listener of the child's own
+    comes up, and hears the parent end the session. The exit code says which failed."""
+    cache, channel = store.cache, store.cache.channel  # type: ignore[attr-defined]
+    if cache.peek("s1") is not MISS:
+        return 3  # served a copy no listener of this process vouches for
+    store.find_session("s1")  # the first look starts this process's listener
+    if not eventually(lambda: channel.live, 10):
+        return 4
+    if not eventually(lambda: _cached_again(store), 10):
+        return 5
+    os.write(to_parent, b"c")
+    os.read(from_parent, 1)  # the parent has ended the session
+    return 0 if eventually(lambda: cache.peek("s1") is MISS, PROPAGATION) else 6
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_listens_for_itself_and_serves_nothing_it_did_not_hear(url: str) -> None:
+    """A server that loads the application and then forks its workers (gunicorn's
+    ``--preload``) copies the cache and the channel's state, but not its listener thread.
+    """
+    import warnings
+
+    store, other = serving(open_store(url)), open_store(url)
+    alice = make_user()
+    store.add_user(alice)
+    store.add_session(alice.user, make_session(alice, "s1"))
+    while store.cache.peek("s1") is MISS:  # type: ignore[attr-defined]
+        assert store.find_session("s1") is not None
+    child_reads, parent_writes = os.pipe()
+    parent_reads, child_writes = os.pipe()
+    with warnings.catch_warnings():  # forking a threaded process is what such servers do
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _forked_cache_check(store, child_writes, child_reads)
+        finally:
+            os._exit(code)
+    try:
+        ready, _, _ = select.select([parent_reads], [], [], 30)
+        if ready:
+            os.read(parent_reads, 1)
+            other.delete_session("s1")
+        os.write(parent_writes, b"d")
+        assert _child_exit_code(pid, 30) == 0
+    finally:
+        for fd in (child_reads, parent_writes, parent_reads, child_writes):
+            os.close(fd)
         store.close()
         other.close()
