@@ -53,6 +53,7 @@ _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
 _NOT_IN_A_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _JSON = "application/json"
 _PRIVATE = ("Cache-Control", "private")
+_MARKED_BY_US = frozenset({"cache-control", "vary"})
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -189,9 +190,21 @@ def for_one_user(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tu
     :mod:`nullptr_auth.transports`) to ``Vary``. Returns a copy: the application may
     reuse its list. Both adapters apply it to the headers alone, never touching the body.
 
-    Every authenticated answer passes here, so the usual case (no ``Vary`` set) costs
-    one look at each name; only an answer that sets ``Vary`` has its values parsed.
+    Every authenticated answer passes here, so the usual case (neither header set) costs
+    one look at each name and one copy; only an answer that sets either takes the
+    longer way.
     """
+    for name, _ in headers:
+        if name.lower() in _MARKED_BY_US:
+            return _marked_again(headers, vary)
+    result = list(headers)
+    result.append(_PRIVATE)
+    result.append(("Vary", ", ".join(vary)))
+    return result
+
+
+def _marked_again(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tuple[str, str]]:
+    """:func:`for_one_user` for headers that set ``Cache-Control`` or ``Vary``."""
     result = list(headers)
     cache_control = False
     vary_at: int | None = None

@@ -40,6 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 
 from itsdangerous import BadSignature, Signer
 
@@ -61,7 +62,7 @@ class IssuedToken:
 
 def token_hash(token: str) -> bytes:
     """The at-rest form of a token: SHA-256 of its ASCII bytes."""
-    return hashlib.sha256(token.encode("ascii")).digest()
+    return sha256(token.encode("ascii")).digest()
 
 
 def matches(presented_hash: bytes, stored_hash: bytes) -> bool:
@@ -111,7 +112,7 @@ class TokenSigner:
         """
         if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidSession("malformed")
-        presented_hash = token_hash(token)
+        presented_hash = sha256(token.encode("ascii")).digest()  # token_hash, one frame less
         session_id = self._verified.get(presented_hash)
         if session_id is None:
             session_id = self._unsign(token)

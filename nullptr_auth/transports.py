@@ -87,6 +87,20 @@ class Credentials:
 
 _CARRIED_ALONE = {name: frozenset({name}) for name in TRANSPORTS}
 _COOKIE_ONLY = _CARRIED_ALONE["cookie"]
+_HEADERS_ALONE = _CARRIED_ALONE["headers"]
+
+
+def _pair(username: str | None, token: str | None) -> tuple[str, str]:
+    """A ``Username``/``Token`` pair of which one was sent: the lowercase username and
+    the token.
+
+    :raises InvalidSession: for half a pair or a malformed ``Username``.
+    """
+    if not username or not token:
+        raise InvalidSession("half-pair")
+    if len(username) > MAX_USERNAME_HEADER or not username.isascii():
+        raise InvalidSession("malformed")
+    return username.lower(), token
 
 
 class Transports:
@@ -130,13 +144,14 @@ class Transports:
             malformed ``Username`` or ``Bearer``, two different session cookies, or two
             transports carrying different tokens.
         """
+        if not (authorization or cookie):  # the usual request: the headers, or nothing
+            if not (username or token):
+                return None
+            lowered, sent = _pair(username, token)
+            return Credentials("headers", lowered, sent, _HEADERS_ALONE)
         found: list[tuple[str, str]] = []
         if username or token:
-            if not username or not token:
-                raise InvalidSession("half-pair")
-            if len(username) > MAX_USERNAME_HEADER or not username.isascii():
-                raise InvalidSession("malformed")
-            found.append(("headers", token))
+            found.append(("headers", _pair(username, token)[1]))
         if authorization:
             bearer = bearer_token(authorization)
             if bearer is not None:

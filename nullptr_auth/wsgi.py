@@ -196,7 +196,7 @@ class AuthMiddleware(Adapter):
             if core.requires_auth(request, environ):
                 raise errors.AuthorizationRequired()
             return False
-        hidden = core.hidden_headers(found, request.headers)
+        hidden = None if core.transports.default else core.hidden_headers(found, request.headers)
         if hidden:  # never for the default transport: its token left the environ above
             for name, value in hidden.items():
                 key = "HTTP_" + name.upper().replace("-", "_")
