@@ -4,8 +4,8 @@ Authentication reads a session on every request. A store that keeps its sessions
 another machine pays a network round trip for each read, and even SQLite pays a GIL
 hand-off; so each store object keeps the sessions it has read here, least recently
 used first out, within a budget of bytes (:data:`DEFAULT_MEGABYTES` by default, about
-78,000 sessions: twice the sessions a Zipf(1.1) mix over 100,000 draws in 300,000
-requests).
+68,000 sessions: nearly twice the 35,061 sessions a Zipf(1.1) mix over 100,000 draws in
+300,000 requests).
 
 What keeps an entry exact is a :class:`Channel`, one per store: whoever changes a
 session tells the channel, and the channel answers a *stamp* for a session id, a value
@@ -53,15 +53,13 @@ entries themselves are plain values the garbage collector does not track (see
 instructions; the ones built last are kept with the entry they were built from, and
 served while that entry is the one in the cache. Few enough that the collector's
 passes stay short; enough for the hot sessions of a Zipf-shaped traffic."""
-ENTRY_BYTES = 860
-"""What one entry weighs beyond its variable strings, measured with ``tracemalloc`` over
-20,000 cached sessions of one user (the session, its four datetimes and two id strings,
-the token hash, the stamp, the ordered-dict node): 857 bytes. The resident set grows by
-about 1.1 KiB a session, allocator overhead included (``benchmarks/_memory.py``).
-Measured for entries kept as objects; for today's plain tuples a rough recount (20,000
-sessions read into a SQLite store's cache under ``tracemalloc``) gave 965 bytes a
-session, its three short strings included: the charge may be about a tenth low, and is
-not yet measured again the same way."""
+ENTRY_BYTES = 965
+"""What one entry weighs beyond the characters of its three variable strings, measured
+with ``tracemalloc`` over 20,000 sessions of one user read into a SQLite store's cache
+(the entry's tuples, the session's four datetimes and two id strings, the token hash,
+the stamp, the ordered-dict node): 988 bytes a session, 24 of them the characters of
+its user agent, address and device label. The objects kept for the :data:`BUILT`
+entries hit last are not charged: some 0.5 MB at most, whatever the budget."""
 
 Found = tuple[User, Session]
 _Moment = datetime | None
@@ -274,7 +272,7 @@ class SessionCache:
     def _keep(self, session_id: str, stamp: Hashable, found: Found) -> None:
         """Keep ``found`` as plain values, none of which the garbage collector tracks
         (strings, bytes, numbers, datetimes, and exact tuples of them): a full
-        cache holds some 78,000 sessions, and as objects they made every full collection
+        cache holds some 68,000 sessions, and as objects they made every full collection
         walk them all, on and on while the cache takes new entries (docs/performance.md,
         stop 18). A hit builds the ``Session`` again, and shares the ``User``."""
         user, session = found

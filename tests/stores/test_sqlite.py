@@ -138,7 +138,7 @@ def test_cached_reads_do_not_touch_the_database(tmp_path: Path) -> None:
 
 
 def test_the_collector_does_not_track_cached_sessions(tmp_path: Path) -> None:
-    """A full cache holds some 78,000 sessions: as tracked objects, they made every full
+    """A full cache holds some 68,000 sessions: as tracked objects, they made every full
     collection walk them all (docs/performance.md, stop 18)."""
     store = SQLiteStore(tmp_path / "auth.db")
     alice = make_user()
@@ -253,4 +253,31 @@ def test_every_threads_reads_notice_a_replaced_or_deleted_file_within_the_second
         store.find_session("s2")
     assert isinstance(read("s2"), StoreUnavailable), "and a lost file at once"
     other_thread.shutdown()
+    store.close()
+
+
+def test_a_cache_entry_is_charged_what_it_weighs(tmp_path: Path) -> None:
+    """The budget is in bytes: an entry's charge (``ENTRY_BYTES`` plus its strings)
+    must stay what ``tracemalloc`` measures it to hold, or the default 64 MB is not."""
+    import tracemalloc
+
+    store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=64)
+    alice = make_user()
+    store.add_user(alice)
+    ids = [f"{n:032x}" for n in range(5000)]
+    for session_id in ids:
+        store.add_session(alice.user, make_session(alice, session_id), limit=None)
+    store.find_session("warm-up")  # the connection and the counters' mapping
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        assert all(store.find_session(session_id) is not None for session_id in ids)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert len(store.cache) == len(ids)
+    assert 0.9 <= store.cache.size / held <= 1.1
     store.close()
