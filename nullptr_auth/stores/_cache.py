@@ -238,16 +238,17 @@ class SessionCache:
                 del built[next(iter(built))]
         return found
 
-    def get(self, session_id: str, read: Callable[[], Found | None]) -> Found | None:
-        """The session from the cache, or from ``read`` (and then kept, if it may be)."""
+    def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None:
+        """The session from the cache, or from ``read(session_id)`` (and then kept, if it
+        may be); a method, not a closure made for every lookup."""
         found = self.peek(session_id)
         if found is not MISS:
             return found  # type: ignore[return-value]
         if not self.budget:
-            return read()
+            return read(session_id)
         next(self._misses)
         stamp = self.channel.stamp(session_id, check=True)  # before the read: see above
-        fresh = read()
+        fresh = read(session_id)
         if fresh is None:
             self.discard(session_id)
         elif stamp is None:

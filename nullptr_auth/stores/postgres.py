@@ -341,7 +341,7 @@ class PostgresStore:
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while no ``NOTIFY`` has named the session since;
         else one prepared statement, one round trip."""
-        return self.cache.get(session_id, lambda: self._read_session(session_id))
+        return self.cache.get(session_id, self._read_session)
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:
         """The session from this process's cache if it certainly holds now, without

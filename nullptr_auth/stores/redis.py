@@ -401,7 +401,7 @@ class RedisStore:
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while Redis has pushed no change of the session."""
-        return self.cache.get(session_id, lambda: self._read_session(session_id))
+        return self.cache.get(session_id, self._read_session)
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:
         """The session from this process's cache if it certainly holds now, without

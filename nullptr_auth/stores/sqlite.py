@@ -265,7 +265,7 @@ class SQLiteStore:
         A miss checks that the counters are the shared ones; when they cannot be
         trusted, the session is read from the database and not cached.
         """
-        return self.cache.get(session_id, lambda: self._read_session(session_id))
+        return self.cache.get(session_id, self._read_session)
 
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
         row = self._read_one(_FIND_SESSION, (session_id,))
