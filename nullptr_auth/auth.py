@@ -21,7 +21,7 @@ without leaving the loop (see :mod:`nullptr_auth.asgi`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -120,6 +120,10 @@ class Auth:
         self.transports = Transports(settings)
         self.hides_token = self.transports.headers
         """Whether ``Token`` is the middleware's: the adapters remove it from every request."""
+        self.credential_headers = tuple(name.lower() for name in self.transports.vary)
+        """The request headers the enabled transports read (lowercase): a request with
+        none of them is anonymous, which an adapter may decide without the request value
+        when there is no ``require_auth`` rule to apply (:meth:`anonymous_at_a_glance`)."""
         self.metrics: Metrics | None = settings.metrics  # type: ignore[assignment]
         if self.metrics is not None:
             self.metrics.watch_cache(self.store)
@@ -234,6 +238,23 @@ class Auth:
             if self.metrics is not None and found is not NEEDS_IO:
                 self.metrics.authenticated(time.perf_counter() - started)
         return found
+
+    def anonymous_at_a_glance(self, value_of: Callable[[str], str | None]) -> bool:
+        """Whether a request is anonymous and may go on as it is, from its headers'
+        values (``value_of(lowercase_name)``, ``None`` when absent): no transport's
+        header has a value (empty ones count as absent, as in :meth:`authenticate`), and
+        there is no ``require_auth`` rule to apply. What :meth:`authenticate` would
+        decide, without the request value: the pass-through of anonymous traffic, most
+        of a site's, costs little.
+
+        ``False`` means: build the request value and call :meth:`authenticate`.
+        """
+        if self.options.require_auth is not False:
+            return False
+        for name in self.credential_headers:  # noqa: SIM110 - all() adds a generator's frame
+            if value_of(name):
+                return False
+        return True
 
     def hidden_headers(
         self, found: Authenticated, headers: _http.Headers

@@ -159,7 +159,11 @@ class AuthMiddleware(Adapter):
             if response is not None:
                 return _send(response, environ, start_response)
         token = environ.pop("HTTP_TOKEN", None) if core.hides_token else None
-        request = _request(environ, raw_path, path, _EnvironHeaders(environ, token))
+        headers = _EnvironHeaders(environ, token)
+        if token is None and core.anonymous_at_a_glance(headers.get):  # a token: not anonymous
+            self._as_anonymous(environ)
+            return self.app(environ, start_response)
+        request = _request(environ, raw_path, path, headers)
         try:
             authenticated = self._identify(environ, request)
         except errors.AuthError as error:
@@ -186,16 +190,16 @@ class AuthMiddleware(Adapter):
 
         :raises InvalidSession, CsrfFailed, AuthorizationRequired:
         """
-        if not self.options.trust_remote_user:
-            environ.pop("REMOTE_USER", None)
-            environ.pop("AUTH_TYPE", None)
         core = self.core
         found = core.authenticate(request)
         if found is None:
-            environ[USER_KEY] = environ[SESSION_KEY] = None
+            self._as_anonymous(environ)  # before the rule: a callable reads this environ
             if core.requires_auth(request, environ):
                 raise errors.AuthorizationRequired()
             return False
+        if not self.options.trust_remote_user:
+            environ.pop("REMOTE_USER", None)
+            environ.pop("AUTH_TYPE", None)
         hidden = None if core.transports.default else core.hidden_headers(found, request.headers)
         if hidden:  # never for the default transport: its token left the environ above
             for name, value in hidden.items():
@@ -209,6 +213,13 @@ class AuthMiddleware(Adapter):
         environ["REMOTE_USER"] = user.username
         environ["AUTH_TYPE"] = found.auth_type
         return True
+
+    def _as_anonymous(self, environ: WSGIEnvironment) -> None:
+        """Mark the environ of a request that goes on anonymous."""
+        if not self.options.trust_remote_user:
+            environ.pop("REMOTE_USER", None)
+            environ.pop("AUTH_TYPE", None)
+        environ[USER_KEY] = environ[SESSION_KEY] = None
 
     def _owned_request(self, environ: WSGIEnvironment, raw_path: str, path: str) -> Request:
         method = environ.get("REQUEST_METHOD", "GET")
