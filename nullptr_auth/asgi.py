@@ -233,6 +233,10 @@ class AuthMiddleware(Adapter):
             if response is not None:
                 await _send(send, response, method)
                 return
+        if core.anonymous_at_a_glance(headers.get):
+            _as_anonymous(scope)
+            await self.app(scope, receive, send)
+            return
         request = _request(scope, method, raw_path, path, headers)
         try:
             identity = await self._identify(scope, request)
@@ -295,9 +299,7 @@ class AuthMiddleware(Adapter):
         core = self.core
         if core.hides_token and "token" in request.headers:
             scope["headers"] = [(n, v) for n, v in scope["headers"] if n.lower() != b"token"]
-        scope[USER_KEY] = scope[SESSION_KEY] = scope[AUTH_TYPE_KEY] = None
-        scope["user"] = _ANONYMOUS
-        scope["auth"] = _NO_CREDENTIALS
+        _as_anonymous(scope)
         found = core.authenticate_inline(request)
         if not (found is None or isinstance(found, Authenticated)):  # NEEDS_IO
             found = await run_off_loop(core.authenticate, request)
@@ -315,6 +317,13 @@ class AuthMiddleware(Adapter):
         scope["user"] = AuthenticatedUser(user, session)
         scope["auth"] = Credentials(_AUTHENTICATED, session)
         return user, session
+
+
+def _as_anonymous(scope: Scope) -> None:
+    """Mark a scope anonymous (what a request is until it is authenticated)."""
+    scope[USER_KEY] = scope[SESSION_KEY] = scope[AUTH_TYPE_KEY] = None
+    scope["user"] = _ANONYMOUS
+    scope["auth"] = _NO_CREDENTIALS
 
 
 def _request(
