@@ -66,6 +66,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 from ._cache import MISS, CacheStats, SessionCache, megabytes_from
+from ._kept import Kept
 from ._tracking import MAX_AGE, Tracking, postgres_listener
 from .base import Reservation
 
@@ -234,9 +235,7 @@ class PostgresStore:
         self._watchdog = _Watchdog()
         self._deadline = threading.local()
         self._used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
-        self._reader = threading.local()  # this thread's kept connection: _kept_connection
-        self._kept: dict[threading.Thread, _Kept | None] = {}  # None: being checked out
-        self._kept_pid = os.getpid()
+        self._kept: Kept[_Kept] = Kept()  # threads' connections for reads: _kept_connection
         self._pool = self._new_pool()
         self._ready = False
         self.channel = f"{self.table_prefix}sessions"
@@ -447,8 +446,8 @@ class PostgresStore:
         self.cache.clear()
         with self._lock:
             pool, self._pool, self._ready = self._pool, self._new_pool(), False
-            kept, self._kept, self._reader = self._kept, {}, threading.local()
-        for reader in filter(None, kept.values()):
+            kept = self._kept.clear()
+        for reader in kept:
             self._watchdog.forget(reader.slot)
             pool.putconn(reader.connection)
         pool.close()
@@ -564,8 +563,8 @@ class PostgresStore:
         connection that failed goes back to the pool, which replaces a broken one; so
         does the connection of a thread that has ended, when another thread keeps one.
         """
-        reader: _Kept | None = getattr(self._reader, "kept", None)
-        if reader is not None and reader.pid == os.getpid():
+        reader = self._kept.mine()
+        if reader is not None:
             if time.monotonic() - reader.used < CHECK_SECONDS:
                 return reader
             self._deadline.at = deadline
@@ -576,36 +575,22 @@ class PostgresStore:
                 raise
             return reader
         pool = self._ready_pool(deadline)
-        with self._lock:
-            if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
-                self._kept, self._kept_pid = {}, os.getpid()
-            for thread in [thread for thread in self._kept if not thread.is_alive()]:
-                ended = self._kept.pop(thread)
-                if ended is not None:
-                    self._watchdog.forget(ended.slot)
-                    pool.putconn(ended.connection)
-            if len(self._kept) >= self._pool_options["max_size"] // 2:
-                return None
-            self._kept[threading.current_thread()] = None  # the place, before the wait
-        self._deadline.at = deadline
-        try:
+
+        def take() -> _Kept:
+            self._deadline.at = deadline
             connection = pool.getconn(timeout=_left(deadline))
-        except BaseException:
-            with self._lock:
-                self._kept.pop(threading.current_thread(), None)
-            raise
-        reader = _Kept(connection, self._watchdog.keep(connection), time.monotonic())
-        with self._lock:
-            self._kept[threading.current_thread()] = reader
-        self._reader.kept = reader
-        return reader
+            return _Kept(connection, self._watchdog.keep(connection), time.monotonic())
+
+        def release(ended: _Kept) -> None:
+            self._watchdog.forget(ended.slot)
+            pool.putconn(ended.connection)
+
+        limit = int(self._pool_options["max_size"]) // 2
+        return self._kept.keep(take, limit=limit, release=release)
 
     def _give_back(self, reader: _Kept) -> None:
         """Return a kept connection to the pool (after an error: it may be broken)."""
-        self._reader.kept = None
-        with self._lock:
-            if self._kept.get(threading.current_thread()) is reader:
-                del self._kept[threading.current_thread()]
+        self._kept.drop(reader)
         self._watchdog.forget(reader.slot)
         with suppress(Exception):
             self._pool.putconn(reader.connection)
@@ -780,16 +765,15 @@ class _Slot:
 
 
 class _Kept:
-    """A thread's connection for reads, kept out of the pool: its watchdog slot, when
-    it last answered, and the process it belongs to."""
+    """A thread's connection for reads, kept out of the pool: its watchdog slot and
+    when it last answered."""
 
-    __slots__ = ("connection", "pid", "slot", "used")
+    __slots__ = ("connection", "slot", "used")
 
     def __init__(self, connection: Connection, slot: _Slot, used: float) -> None:
         self.connection = connection
         self.slot = slot
         self.used = used
-        self.pid = os.getpid()
 
 
 class _Watchdog:
