@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     import psycopg_pool
 
     Connection = psycopg.Connection[tuple[Any, ...]]
+    Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "nullptr_auth_"
@@ -532,7 +533,7 @@ class PostgresStore:
                         return row
                 reader.slot.deadline = deadline + _GRACE  # the watchdog's: one per call
                 try:
-                    row = reader.connection.execute(query, arguments, prepare=True).fetchone()
+                    row = reader.cursor.execute(query, arguments, prepare=True).fetchone()
                 except BaseException:
                     self._give_back(reader)
                     raise
@@ -579,7 +580,8 @@ class PostgresStore:
         def take() -> _Kept:
             self._deadline.at = deadline
             connection = pool.getconn(timeout=_left(deadline))
-            return _Kept(connection, self._watchdog.keep(connection), time.monotonic())
+            slot = self._watchdog.keep(connection)
+            return _Kept(connection, connection.cursor(), slot, time.monotonic())
 
         def release(ended: _Kept) -> None:
             self._watchdog.forget(ended.slot)
@@ -765,13 +767,15 @@ class _Slot:
 
 
 class _Kept:
-    """A thread's connection for reads, kept out of the pool: its watchdog slot and
-    when it last answered."""
+    """A thread's connection for reads, kept out of the pool: a cursor kept with it
+    (making one, with its adapters, cost 28,000 instructions a read: docs/performance.md,
+    stop 19), its watchdog slot, and when it last answered."""
 
-    __slots__ = ("connection", "slot", "used")
+    __slots__ = ("connection", "cursor", "slot", "used")
 
-    def __init__(self, connection: Connection, slot: _Slot, used: float) -> None:
+    def __init__(self, connection: Connection, cursor: Cursor, slot: _Slot, used: float) -> None:
         self.connection = connection
+        self.cursor = cursor
         self.slot = slot
         self.used = used
 
@@ -914,14 +918,19 @@ def _user(row: Any) -> UserRecord:
 
 
 def _session(row: Any) -> Session:
+    """The session of a row; its times are converted only when they are not in UTC
+    already (one look: every time of a row comes in its connection's ``TimeZone``)."""
     session_id, user_id, created, last_seen, expires, idle, agent, ip, device, token_hash = row
+    if created.tzinfo is not timezone.utc:
+        created, last_seen = _utc(created), _utc(last_seen)
+        expires, idle = _optional_utc(expires), _optional_utc(idle)
     return Session(
         session_id,
         user_id,
-        _utc(created),
-        _utc(last_seen),
-        _optional_utc(expires),
-        _optional_utc(idle),
+        created,
+        last_seen,
+        expires,
+        idle,
         agent,
         ip,
         device,
