@@ -341,6 +341,8 @@ class PostgresStore:
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while no ``NOTIFY`` has named the session since;
         else one prepared statement, one round trip."""
+        if not self.cache.budget:  # the cache is off: it would only call the read
+            return self._read_session(session_id)
         return self.cache.get(session_id, lambda: self._read_session(session_id))
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:

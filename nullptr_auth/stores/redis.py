@@ -422,6 +422,8 @@ class RedisStore:
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
         """From this process's cache while Redis has pushed no change of the session."""
+        if not self.cache.budget:  # the cache is off: it would only call the read
+            return self._read_session(session_id)
         return self.cache.get(session_id, lambda: self._read_session(session_id))
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:
