@@ -244,3 +244,17 @@ def test_the_packed_times_are_the_stored_microseconds() -> None:
     ]:
         packed = datetime.fromtimestamp(micros / 1_000_000, timezone.utc)
         assert packed == redis_store._datetime(str(micros).encode()), micros
+
+
+def test_a_read_after_redis_forgot_its_scripts_loads_the_script_again(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """A restart (or ``SCRIPT FLUSH``) empties Redis's script cache; the read's
+    ``EVALSHA`` then fails with ``NOSCRIPT``, and redis-py loads the script again."""
+    store, raw, _ = store_and_raw
+    alice = make_user()
+    store.add_user(alice)
+    store.add_session(alice.user, make_session(alice, "s1"))
+    assert store.find_session("s1") is not None
+    raw.script_flush()
+    assert store.find_session("s1") is not None
