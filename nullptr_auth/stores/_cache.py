@@ -240,12 +240,13 @@ class SessionCache:
 
     def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None:
         """The session from the cache, or from ``read(session_id)`` (and then kept, if it
-        may be); a method, not a closure made for every lookup."""
+        may be); a method, not a closure made for every lookup. With the cache off, the
+        read at once: nothing to look at first."""
+        if not self.budget:
+            return read(session_id)
         found = self.peek(session_id)
         if found is not MISS:
             return found  # type: ignore[return-value]
-        if not self.budget:
-            return read(session_id)
         next(self._misses)
         stamp = self.channel.stamp(session_id, check=True)  # before the read: see above
         fresh = read(session_id)

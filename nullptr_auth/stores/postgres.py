@@ -66,6 +66,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 from ._cache import MISS, CacheStats, SessionCache, megabytes_from
+from ._kept import Kept
 from ._tracking import MAX_AGE, Tracking, postgres_listener
 from .base import Reservation
 
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     import psycopg_pool
 
     Connection = psycopg.Connection[tuple[Any, ...]]
+    Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "nullptr_auth_"
@@ -234,9 +236,7 @@ class PostgresStore:
         self._watchdog = _Watchdog()
         self._deadline = threading.local()
         self._used: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
-        self._reader = threading.local()  # this thread's kept connection: _kept_connection
-        self._kept: dict[threading.Thread, _Kept | None] = {}  # None: being checked out
-        self._kept_pid = os.getpid()
+        self._kept: Kept[_Kept] = Kept()  # threads' connections for reads: _kept_connection
         self._pool = self._new_pool()
         self._ready = False
         self.channel = f"{self.table_prefix}sessions"
@@ -447,8 +447,8 @@ class PostgresStore:
         self.cache.clear()
         with self._lock:
             pool, self._pool, self._ready = self._pool, self._new_pool(), False
-            kept, self._kept, self._reader = self._kept, {}, threading.local()
-        for reader in filter(None, kept.values()):
+            kept = self._kept.clear()
+        for reader in kept:
             self._watchdog.forget(reader.slot)
             pool.putconn(reader.connection)
         pool.close()
@@ -533,7 +533,7 @@ class PostgresStore:
                         return row
                 reader.slot.deadline = deadline + _GRACE  # the watchdog's: one per call
                 try:
-                    row = reader.connection.execute(query, arguments, prepare=True).fetchone()
+                    row = reader.cursor.execute(query, arguments, prepare=True).fetchone()
                 except BaseException:
                     self._give_back(reader)
                     raise
@@ -564,8 +564,8 @@ class PostgresStore:
         connection that failed goes back to the pool, which replaces a broken one; so
         does the connection of a thread that has ended, when another thread keeps one.
         """
-        reader: _Kept | None = getattr(self._reader, "kept", None)
-        if reader is not None and reader.pid == os.getpid():
+        reader = self._kept.mine()
+        if reader is not None:
             if time.monotonic() - reader.used < CHECK_SECONDS:
                 return reader
             self._deadline.at = deadline
@@ -576,36 +576,23 @@ class PostgresStore:
                 raise
             return reader
         pool = self._ready_pool(deadline)
-        with self._lock:
-            if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
-                self._kept, self._kept_pid = {}, os.getpid()
-            for thread in [thread for thread in self._kept if not thread.is_alive()]:
-                ended = self._kept.pop(thread)
-                if ended is not None:
-                    self._watchdog.forget(ended.slot)
-                    pool.putconn(ended.connection)
-            if len(self._kept) >= self._pool_options["max_size"] // 2:
-                return None
-            self._kept[threading.current_thread()] = None  # the place, before the wait
-        self._deadline.at = deadline
-        try:
+
+        def take() -> _Kept:
+            self._deadline.at = deadline
             connection = pool.getconn(timeout=_left(deadline))
-        except BaseException:
-            with self._lock:
-                self._kept.pop(threading.current_thread(), None)
-            raise
-        reader = _Kept(connection, self._watchdog.keep(connection), time.monotonic())
-        with self._lock:
-            self._kept[threading.current_thread()] = reader
-        self._reader.kept = reader
-        return reader
+            slot = self._watchdog.keep(connection)
+            return _Kept(connection, connection.cursor(), slot, time.monotonic())
+
+        def release(ended: _Kept) -> None:
+            self._watchdog.forget(ended.slot)
+            pool.putconn(ended.connection)
+
+        limit = int(self._pool_options["max_size"]) // 2
+        return self._kept.keep(take, limit=limit, release=release)
 
     def _give_back(self, reader: _Kept) -> None:
         """Return a kept connection to the pool (after an error: it may be broken)."""
-        self._reader.kept = None
-        with self._lock:
-            if self._kept.get(threading.current_thread()) is reader:
-                del self._kept[threading.current_thread()]
+        self._kept.drop(reader)
         self._watchdog.forget(reader.slot)
         with suppress(Exception):
             self._pool.putconn(reader.connection)
@@ -780,16 +767,17 @@ class _Slot:
 
 
 class _Kept:
-    """A thread's connection for reads, kept out of the pool: its watchdog slot, when
-    it last answered, and the process it belongs to."""
+    """A thread's connection for reads, kept out of the pool: a cursor kept with it
+    (making one, with its adapters, cost 28,000 instructions a read: docs/performance.md,
+    stop 19), its watchdog slot, and when it last answered."""
 
-    __slots__ = ("connection", "pid", "slot", "used")
+    __slots__ = ("connection", "cursor", "slot", "used")
 
-    def __init__(self, connection: Connection, slot: _Slot, used: float) -> None:
+    def __init__(self, connection: Connection, cursor: Cursor, slot: _Slot, used: float) -> None:
         self.connection = connection
+        self.cursor = cursor
         self.slot = slot
         self.used = used
-        self.pid = os.getpid()
 
 
 class _Watchdog:
@@ -930,14 +918,19 @@ def _user(row: Any) -> UserRecord:
 
 
 def _session(row: Any) -> Session:
+    """The session of a row; its times are converted only when they are not in UTC
+    already (one look: every time of a row comes in its connection's ``TimeZone``)."""
     session_id, user_id, created, last_seen, expires, idle, agent, ip, device, token_hash = row
+    if created.tzinfo is not timezone.utc:
+        created, last_seen = _utc(created), _utc(last_seen)
+        expires, idle = _optional_utc(expires), _optional_utc(idle)
     return Session(
         session_id,
         user_id,
-        _utc(created),
-        _utc(last_seen),
-        _optional_utc(expires),
-        _optional_utc(idle),
+        created,
+        last_seen,
+        expires,
+        idle,
         agent,
         ip,
         device,

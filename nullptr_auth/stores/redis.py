@@ -44,8 +44,6 @@ but configured ``secret_keys`` are the better choice with Redis.
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -54,6 +52,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import CredentialsChanged, StoreUnavailable, TooManySessions, UsernameTaken
 from ..models import Session, User, UserRecord
 from ._cache import MISS, CacheStats, SessionCache, megabytes_from
+from ._kept import Kept
 from ._tracking import MAX_AGE, MAX_LAG, Tracking, redis_listener
 from .base import Reservation
 
@@ -288,10 +287,7 @@ class RedisStore:
         )
         self._errors = driver.RedisError
         self._driver = driver
-        self._reader = threading.local()  # this thread's kept client: _reading_client
-        self._kept: dict[threading.Thread, redis.Redis | None] = {}  # None: connecting
-        self._kept_pid = os.getpid()
-        self._kept_lock = threading.Lock()
+        self._kept: Kept[redis.Redis] = Kept()  # threads' clients for reads: _reading_client
         register = self._client.register_script
         self._add_user, self._update_user, self._delete_user = (
             register(_PRELUDE + _ADD_USER),
@@ -435,30 +431,16 @@ class RedisStore:
         its own, reads go through the pool. The connection of a thread that has ended
         goes back to the pool when another thread keeps one.
         """
-        kept: redis.Redis | None = getattr(self._reader, "client", None)
-        if kept is not None and self._reader.pid == os.getpid():
+        kept = self._kept.mine()
+        if kept is not None:
             return kept
         pool = self._client.connection_pool
-        with self._kept_lock:
-            if self._kept_pid != os.getpid():  # a fork: the parent's, not to be touched
-                self._kept, self._kept_pid = {}, os.getpid()
-            for thread in [thread for thread in self._kept if not thread.is_alive()]:
-                ended = self._kept.pop(thread)
-                if ended is not None:
-                    ended.close()
-            if len(self._kept) >= getattr(pool, "max_connections", 2) // 2:
-                return self._client
-            self._kept[threading.current_thread()] = None  # the place, before connecting
-        try:
-            kept = self._driver.Redis(connection_pool=pool, single_connection_client=True)
-        except BaseException:
-            with self._kept_lock:
-                self._kept.pop(threading.current_thread(), None)
-            raise
-        with self._kept_lock:
-            self._kept[threading.current_thread()] = kept
-        self._reader.client, self._reader.pid = kept, os.getpid()
-        return kept
+        kept = self._kept.keep(
+            lambda: self._driver.Redis(connection_pool=pool, single_connection_client=True),
+            limit=getattr(pool, "max_connections", 2) // 2,
+            release=lambda ended: ended.close(),
+        )
+        return self._client if kept is None else kept
 
     def list_sessions(self, user_id: str | None = None) -> list[Session]:
         """Sessions Redis still holds: it forgets each at its deadline."""
@@ -546,9 +528,7 @@ class RedisStore:
         """Disconnect the client this store made; an injected client is left open."""
         self._tracking.close()
         self.cache.clear()
-        with self._kept_lock:
-            kept, self._kept, self._reader = self._kept, {}, threading.local()
-        for client in filter(None, kept.values()):
+        for client in self._kept.clear():
             client.close()  # its connection back to the pool
         if self._owns_client:
             self._client.close()

@@ -55,6 +55,8 @@ from ._revocations import CHECK_SECONDS, Revocations, Stamp
 from .base import Reservation
 
 SCHEMA_VERSION = 1
+_UTC = timezone.utc
+_from_timestamp = datetime.fromtimestamp  # bound once: two look-ups less a time read
 CACHE_SECONDS = 5.0
 _SIDE_FILES = ("", "-wal", "-shm", "-revocations")
 logger = logging.getLogger(__name__)
@@ -100,7 +102,12 @@ _SESSION_COLUMNS = (
     "s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_expires_at,"
     " s.user_agent, s.ip, s.device, s.token_hash"
 )
-_FIND_SESSION = f"SELECT s.username, {_SESSION_COLUMNS} FROM nullptr_auth_sessions s WHERE s.id = ?"  # noqa: S608
+_FIND_SESSION = (
+    "SELECT username, user_id, created_at, last_seen_at, expires_at, idle_expires_at,"
+    " user_agent, ip, device, token_hash FROM nullptr_auth_sessions WHERE id = ?"
+)
+"""Not the id: it is the one asked for (each column answered costs some 1,500
+instructions: docs/performance.md, stop 19)."""
 _LIVE_COUNT = "SELECT count FROM nullptr_auth_failures WHERE key = ? AND ends_at > ?"
 _COUNT_ATTEMPT = """
 INSERT INTO nullptr_auth_failures VALUES (:key, 1, :now, :now + :window)
@@ -271,8 +278,20 @@ class SQLiteStore:
         row = self._read_one(_FIND_SESSION, (session_id,))
         if row is None:
             return None
-        session = _session(row[1:])
-        return User(session.user_id, row[0]), session
+        username, user_id, created, seen, expires, idle, agent, ip, device, token_hash = row
+        session = Session(
+            session_id,
+            user_id,
+            _from_timestamp(created, _UTC),
+            _from_timestamp(seen, _UTC),
+            None if expires is None else _from_timestamp(expires, _UTC),
+            None if idle is None else _from_timestamp(idle, _UTC),
+            agent,
+            ip,
+            device,
+            token_hash,
+        )
+        return User(user_id, username), session
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:
         """The session from this process's cache if it certainly holds now, without

@@ -4,12 +4,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
 
 from nullptr_auth.errors import StoreUnavailable
+from nullptr_auth.models import Session
 from nullptr_auth.stores import open_store
 from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores.base import Reservation
@@ -190,3 +191,40 @@ def test_a_burst_of_more_threads_than_connections_waits_its_turn(
         thread.join()
     assert failures == []
     assert store.get_failures("burst", T0) == (200, T0)
+
+
+MOMENTS = [
+    pytest.param(T0.replace(microsecond=999_999), id="last-microsecond-of-a-second"),
+    pytest.param(T0.replace(microsecond=1), id="first-microsecond"),
+    pytest.param(datetime(1970, 1, 1, 0, 0, 0, 1, timezone.utc), id="epoch"),
+    pytest.param(datetime(2241, 12, 31, 23, 59, 59, 999_999, timezone.utc), id="year-2241"),
+]
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_read_gives_back_the_times_and_texts_written(
+    store_and_raw: tuple[RedisStore, redis.Redis, str], moment: datetime
+) -> None:
+    """Exact to the microsecond, texts of any characters, a deadline absent: what a
+    cheaper read of the hash must still give (docs/performance.md, stop 19)."""
+    store, _, _ = store_and_raw
+    alice = make_user()
+    store.add_user(alice)
+    session = Session(
+        "s1",
+        alice.id,
+        moment,
+        moment,
+        None,
+        moment,
+        "agent/\u00e9\x00\u2603",
+        "",
+        "d\x00v",
+        bytes(range(256)),
+    )
+    store.add_session(alice.user, session)
+    found = store.find_session("s1")
+    assert found is not None
+    assert found[0] == alice.user
+    assert found[1] == session
+    assert found[1].token_hash == session.token_hash
