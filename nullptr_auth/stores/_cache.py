@@ -30,7 +30,6 @@ so that an asynchronous server can answer a hit inline and send only misses to a
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 import time
@@ -46,20 +45,12 @@ DEFAULT_MEGABYTES = 64
 MAX_AGE = 5.0
 """Seconds an entry lives at most, whatever its channel says: a bound for the unforeseen."""
 SLOTS = 4096
-BUILT = 1024
-"""Entries whose ``User`` and ``Session`` objects are kept for their next hit. The
-entries themselves are plain values the garbage collector does not track (see
-:meth:`SessionCache._keep`), so a hit builds its objects again, some 11,000
-instructions; the ones built last are kept with the entry they were built from, and
-served while that entry is the one in the cache. Few enough that the collector's
-passes stay short; enough for the hot sessions of a Zipf-shaped traffic."""
 ENTRY_BYTES = 965
 """What one entry weighs beyond the characters of its three variable strings, measured
 with ``tracemalloc`` over 20,000 sessions of one user read into a SQLite store's cache
 (the entry's tuples, the session's four datetimes and two id strings, the token hash,
 the stamp, the ordered-dict node): 988 bytes a session, 24 of them the characters of
-its user agent, address and device label. The objects kept for the :data:`BUILT`
-entries hit last are not charged: some 0.5 MB at most, whatever the budget."""
+its user agent, address and device label."""
 
 Found = tuple[User, Session]
 _Moment = datetime | None
@@ -181,7 +172,6 @@ class SessionCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._users: dict[str, User] = {}  # by id: a user's sessions share one object
-        self._built: dict[str, tuple[_Entry, Found]] = {}  # see BUILT
         # next() on a count is one atomic step in C: no lock on the hot path
         self._hits = itertools.count()
         self._misses = itertools.count()
@@ -217,26 +207,11 @@ class SessionCache:
         except KeyError:  # another thread evicted it: the copy held is still exact
             pass
         next(self._hits)
-        built = self._built.get(session_id)
-        if built is not None and built[0] is entry:
-            return built[1]
-        return self._build(session_id, entry)
-
-    def _build(self, session_id: str, entry: _Entry) -> Found:
-        """The ``User`` and ``Session`` of an entry, remembered for the next hit while it
-        is among the :data:`BUILT` entries built last (see :data:`BUILT`)."""
         _, _, user_id, username, fields, _ = entry
         user = self._users.get(user_id)
         if user is None or user.username != username:
             user = User(user_id, username)
-        found = user, Session(*fields)
-        built = self._built
-        built[session_id] = (entry, found)
-        if len(built) > BUILT:
-            # the oldest first; another thread may be doing the same
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del built[next(iter(built))]
-        return found
+        return user, Session(*fields)
 
     def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None:
         """The session from the cache, or from ``read(session_id)`` (and then kept, if it
@@ -268,7 +243,6 @@ class SessionCache:
         with self._lock:
             self._entries.clear()
             self._users.clear()
-            self._built.clear()
             self._bytes = 0
 
     def _keep(self, session_id: str, stamp: Hashable, found: Found) -> None:
