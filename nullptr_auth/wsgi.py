@@ -184,8 +184,9 @@ class AuthMiddleware(Adapter):
     def _identify(self, environ: WSGIEnvironment, request: Request) -> bool:
         """Authenticate and write the result into the environ; whether it names a user.
 
-        What carried the token leaves the environ (the application never needs it), and
-        so do an upstream ``REMOTE_USER`` and ``AUTH_TYPE`` unless ``trust_remote_user``.
+        What carried the token leaves the environ (the application never needs it); an
+        upstream ``REMOTE_USER`` and ``AUTH_TYPE`` are replaced by the session's, and
+        leave an anonymous request's environ unless ``trust_remote_user``.
         A refused request never reaches the application, so its environ is left as is.
 
         :raises InvalidSession, CsrfFailed, AuthorizationRequired:
@@ -197,9 +198,6 @@ class AuthMiddleware(Adapter):
             if core.requires_auth(request, environ):
                 raise errors.AuthorizationRequired()
             return False
-        if not self.options.trust_remote_user:
-            environ.pop("REMOTE_USER", None)
-            environ.pop("AUTH_TYPE", None)
         hidden = None if core.transports.default else core.hidden_headers(found, request.headers)
         if hidden:  # never for the default transport: its token left the environ above
             for name, value in hidden.items():
