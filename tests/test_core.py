@@ -93,3 +93,38 @@ def test_repeated_headers_are_joined_as_a_wsgi_server_joins_them() -> None:
 def test_a_query_parameter_not_in_utf8_names_nothing() -> None:
     assert Request("GET", "/", query=b"username=%ff").arg("username") == "%FF"
     assert Request("GET", "/", query=b"username=\xff").arg("username") == ""
+
+
+_GLANCE_HEADERS = [
+    {},
+    {"username": ""},
+    {"token": ""},
+    {"username": "", "token": ""},
+    {"username": "alice"},
+    {"token": "x.y.z"},
+    {"authorization": "Basic YWxpY2U6cHc="},
+    {"authorization": "Bearer x.y.z"},
+    {"authorization": ""},
+    {"cookie": "theme=dark"},
+    {"cookie": "nullptr_auth=x.y.z"},
+    {"cookie": ""},
+    {"user-agent": "curl", "accept": "*/*"},
+]
+
+
+@pytest.mark.parametrize(
+    "transports", [("headers",), ("bearer",), ("cookie",), ("headers", "bearer", "cookie")]
+)
+@pytest.mark.parametrize("headers", _GLANCE_HEADERS, ids=[str(h) for h in _GLANCE_HEADERS])
+def test_what_is_anonymous_at_a_glance_is_what_authenticate_finds_anonymous(
+    transports: tuple[str, ...], headers: dict[str, str]
+) -> None:
+    """The adapters skip :meth:`Auth.authenticate` when the glance says anonymous: it
+    must never say so of a request that authenticate would refuse or authenticate."""
+    cookie_options = {"cookie_name": "nullptr_auth"} if "cookie" in transports else {}
+    core = Auth("memory://", secret_keys=[SECRET_KEY], transports=transports, **cookie_options)
+    request = Request("GET", "/hello", "/hello", headers=headers)
+    if core.anonymous_at_a_glance(headers.get):
+        assert core.authenticate(request) is None
+    anonymous = Auth("memory://", secret_keys=[SECRET_KEY], require_auth=True)
+    assert not anonymous.anonymous_at_a_glance(headers.get)  # a rule: the full path
