@@ -216,7 +216,7 @@ def test_a_read_gives_back_the_times_and_texts_written(
         moment,
         moment,
         None,
-        moment,
+        moment + timedelta(days=14),  # the key lives as long as the session: not 0
         "agent/\u00e9\x00\u2603",
         "",
         "d\x00v",

@@ -262,22 +262,26 @@ def test_a_cache_entry_is_charged_what_it_weighs(tmp_path: Path) -> None:
     import tracemalloc
 
     store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=64)
-    alice = make_user()
-    store.add_user(alice)
-    ids = [f"{n:032x}" for n in range(5000)]
-    for session_id in ids:
-        store.add_session(alice.user, make_session(alice, session_id), limit=None)
-    store.find_session("warm-up")  # the connection and the counters' mapping
-    gc.collect()
-    tracemalloc.start()
     try:
-        before = tracemalloc.take_snapshot()
-        assert all(store.find_session(session_id) is not None for session_id in ids)
+        alice = make_user()
+        store.add_user(alice)
+        ids = [f"{n:032x}" for n in range(5000)]
+        for session_id in ids:
+            store.add_session(alice.user, make_session(alice, session_id), limit=None)
+        store.find_session("warm-up")  # the connection and the counters' mapping
         gc.collect()
-        after = tracemalloc.take_snapshot()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            assert all(store.find_session(session_id) is not None for session_id in ids)
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+        assert len(store.cache) == len(ids)
+        # Never under what an entry holds; over it by at most a quarter (the entries
+        # of Python 3.12 and later are some 11 % lighter than 3.11's, charged alike).
+        assert 0.95 <= store.cache.size / held <= 1.25
     finally:
-        tracemalloc.stop()
-    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    assert len(store.cache) == len(ids)
-    assert 0.9 <= store.cache.size / held <= 1.1
-    store.close()
+        store.close()
