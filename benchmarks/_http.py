@@ -131,7 +131,10 @@ def _wrk(server: Server, seconds: int) -> float:
     ).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if bad:
-        raise RuntimeError(f"{server.name}: {bad.group(1)} responses were not 200\n{output}")
+        raise RuntimeError(
+            f"{server.name}: {bad.group(1)} responses were not 200\n{output}"
+            f"\nits server's log:\n{server.log.read_text()[-4000:]}"
+        )
     found = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if found is None:
         raise RuntimeError(f"cannot read wrk's output:\n{output}")
