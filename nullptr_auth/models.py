@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -41,17 +42,7 @@ class UserRecord:
         return User(self.id, self.username)
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Session:
-    """One device's login.
-
-    ``expires_at`` is the absolute end (``None`` when sessions have no lifetime);
-    ``idle_expires_at`` is when it ends unless used again (``None`` without an idle
-    timeout). ``device`` is the label the client gave at login (may be empty).
-    ``token_hash`` is the SHA-256 of the token as issued: the store keeps
-    only this, so reading the store never lets anyone log in.
-    """
-
+class _SessionFields(NamedTuple):
     id: str
     user_id: str
     created_at: datetime
@@ -61,16 +52,31 @@ class Session:
     user_agent: str
     ip: str
     device: str
-    token_hash: bytes = field(repr=False, compare=False)
-    _ends_at: datetime | None = field(init=False, repr=False, compare=False)
+    token_hash: bytes
+    ends_at: datetime | None
 
-    @property
-    def ends_at(self) -> datetime | None:
-        """The earlier of the two deadlines: when this session stops authenticating."""
-        return self._ends_at
 
-    def __init__(
-        self,
+class Session(_SessionFields):
+    """One device's login.
+
+    ``expires_at`` is the absolute end (``None`` when sessions have no lifetime);
+    ``idle_expires_at`` is when it ends unless used again (``None`` without an idle
+    timeout); ``ends_at``, worked out from the two, is the earlier: when it stops
+    authenticating. ``device`` is the label the client gave at login (may be empty).
+    ``token_hash`` is the SHA-256 of the token as issued: the store keeps only this, so
+    reading the store never lets anyone log in; ``repr`` leaves it out.
+
+    An immutable named tuple, built with the ten fields before ``ends_at``. Every
+    authenticated request gets one, and a cache hit builds it from the plain tuple the
+    cache keeps (:meth:`from_fields`, one C call: a tenth of a slots class's
+    ``__init__``, docs/performance.md, stop 20). Change one with :meth:`_replace`, which
+    works ``ends_at`` out again.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         id: str,
         user_id: str,
         created_at: datetime,
@@ -81,42 +87,38 @@ class Session:
         ip: str,
         device: str,
         token_hash: bytes,
-    ) -> None:
-        """The dataclass's own ``__init__``, written out: every store builds one of these
-        for every session it reads, and a frozen dataclass's generated ``__init__`` calls
-        ``object.__setattr__`` once a field, twice the cost of the slots' own setters
-        (24,000 instructions a session against 11,000: docs/performance.md, stop 18).
-        ``ends_at`` is worked out once here: every authenticated request asks for it."""
-        (
-            set_id,
-            set_user_id,
-            set_created_at,
-            set_last_seen_at,
-            set_expires_at,
-            set_idle_expires_at,
-            set_user_agent,
-            set_ip,
-            set_device,
-            set_token_hash,
-            set_ends_at,
-        ) = _SESSION_SETTERS
-        set_id(self, id)
-        set_user_id(self, user_id)
-        set_created_at(self, created_at)
-        set_last_seen_at(self, last_seen_at)
-        set_expires_at(self, expires_at)
-        set_idle_expires_at(self, idle_expires_at)
-        set_user_agent(self, user_agent)
-        set_ip(self, ip)
-        set_device(self, device)
-        set_token_hash(self, token_hash)
+    ) -> Session:
         if expires_at is None or (idle_expires_at is not None and idle_expires_at < expires_at):
-            set_ends_at(self, idle_expires_at)
+            ends_at = idle_expires_at
         else:
-            set_ends_at(self, expires_at)
+            ends_at = expires_at
+        fields = (id, user_id, created_at, last_seen_at, expires_at, idle_expires_at)
+        return _new_tuple(cls, (*fields, user_agent, ip, device, token_hash, ends_at))
+
+    @classmethod
+    def from_fields(cls, fields: tuple[Any, ...]) -> Session:
+        """The session whose eleven fields, ``ends_at`` included, are ``fields``
+        (``tuple(session)`` of one built the usual way), with no check at all."""
+        return _new_tuple(cls, fields)
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self[:_ENDS_AT])  # pickle and copy build it through __new__
+
+    def __repr__(self) -> str:
+        shown = zip(self._fields, self, strict=True)
+        return "Session({})".format(", ".join(f"{n}={v!r}" for n, v in shown if n != "token_hash"))
+
+    def _replace(self, **changes: Any) -> Session:
+        fields: dict[str, Any] = dict(zip(self._fields[:_ENDS_AT], self, strict=False))
+        fields.update(changes)
+        return Session(**fields)
 
     def is_live(self, now: datetime) -> bool:
-        return self._ends_at is None or now < self._ends_at
+        return self.ends_at is None or now < self.ends_at
+
+
+_new_tuple = tuple.__new__
+_ENDS_AT = _SessionFields._fields.index("ends_at")  # the fields before it: __new__'s
 
 
 def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
@@ -125,19 +127,3 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, objec
 
 
 _USER_SETTERS = _setters(User, ("id", "username"))
-_SESSION_SETTERS = _setters(
-    Session,
-    (
-        "id",
-        "user_id",
-        "created_at",
-        "last_seen_at",
-        "expires_at",
-        "idle_expires_at",
-        "user_agent",
-        "ip",
-        "device",
-        "token_hash",
-        "_ends_at",
-    ),
-)

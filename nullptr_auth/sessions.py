@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from . import tokens
@@ -248,7 +247,7 @@ class Sessions:
     def _record_activity(self, session: Session, now: datetime) -> Session:
         idle_expires_at = self._idle_deadline(now)
         self._store.touch_session(session.id, now, idle_expires_at)
-        return replace(session, last_seen_at=now, idle_expires_at=idle_expires_at)
+        return session._replace(last_seen_at=now, idle_expires_at=idle_expires_at)
 
 
 def _as_issued(

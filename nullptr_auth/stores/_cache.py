@@ -54,10 +54,11 @@ its user agent, address and device label."""
 
 Found = tuple[User, Session]
 _Moment = datetime | None
-_Fields = tuple[str, str, datetime, datetime, _Moment, _Moment, str, str, str, bytes]
+_Fields = tuple[str, str, datetime, datetime, _Moment, _Moment, str, str, str, bytes, _Moment]
 _Entry = tuple[Hashable, float, str, str, _Fields, int]
 """A kept session: its stamp, when it stops being fresh, its user's id and username, the
-fields of its ``Session`` in order, and the bytes it is charged (at ``_WEIGHT``)."""
+fields of its ``Session`` in order (``ends_at`` last), and the bytes it is charged (at
+``_WEIGHT``)."""
 _WEIGHT: Final = 5
 
 
@@ -211,7 +212,7 @@ class SessionCache:
         user = self._users.get(user_id)
         if user is None or user.username != username:
             user = User(user_id, username)
-        return user, Session(*fields)
+        return user, Session.from_fields(fields)
 
     def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None:
         """The session from the cache, or from ``read(session_id)`` (and then kept, if it
@@ -252,18 +253,7 @@ class SessionCache:
         walk them all, on and on while the cache takes new entries (docs/performance.md,
         stop 18). A hit builds the ``Session`` again, and shares the ``User``."""
         user, session = found
-        fields: _Fields = (
-            session.id,
-            session.user_id,
-            session.created_at,
-            session.last_seen_at,
-            session.expires_at,
-            session.idle_expires_at,
-            session.user_agent,
-            session.ip,
-            session.device,
-            session.token_hash,
-        )
+        fields: _Fields = tuple(session)  # type: ignore[assignment]
         with self._lock:
             user = self._users.setdefault(user.id, user)
             weight = weight_of(found)

@@ -128,7 +128,7 @@ class MemoryStore:
                 username, session = found
                 self._sessions[session_id] = (
                     username,
-                    replace(session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at),
+                    session._replace(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at),
                 )
 
     def delete_session(self, session_id: str, user_id: str | None = None) -> bool:
