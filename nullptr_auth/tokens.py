@@ -9,11 +9,15 @@ itsdangerous decodes base64 leniently, so several spellings of one signature ver
 That is why the store keeps the SHA-256 of the *whole* token as issued, and
 :func:`matches` compares it in constant time: only the exact issued string logs in.
 
-A signer remembers the hashes of the last 65,536 tokens it has verified (about 14 MiB
-when full: the sessions a busy site's Zipf-shaped traffic keeps coming back to), so a
-client's every request after its first costs a dictionary lookup instead of an HMAC;
-a token it has not seen, forged ones included, is always verified in full before the
-store is asked.
+A signer remembers the last 65,536 tokens it has verified, each with its session id and
+hash (about 24 MiB when full: the sessions a busy site's Zipf-shaped traffic keeps
+coming back to), so a client's every request after its first costs one dictionary
+lookup instead of an HMAC and a SHA-256 (the hash alone was 0.4 µs, a tenth of a cache
+hit: docs/performance.md, stop 20). The lookup is by the exact string presented, so
+another spelling of a remembered token is verified and hashed in full, and its hash is
+not the one issued. A token it has not seen, forged ones included, is always verified in
+full before the store is asked. The tokens are kept in this process's memory only, next
+to the signing key, which mints any of them: whoever can read one can read the other.
 
 With no key configured, :class:`StoredKeySigner` signs with the key kept in the store,
 and keeps agreeing with every other process on it even when the store forgets it (a
@@ -91,7 +95,8 @@ class TokenSigner:
         self._signer = Signer(
             derived, salt=SALT, key_derivation="none", digest_method=hashlib.sha256
         )
-        self._verified: OrderedDict[bytes, str] = OrderedDict()  # token hash -> session id
+        # token -> (session id, token hash), oldest first
+        self._verified: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"<TokenSigner keys={len(self._signer.secret_keys)}>"
@@ -101,7 +106,7 @@ class TokenSigner:
         value = f"{session_id}.{secrets.token_urlsafe(_SECRET_BYTES)}"
         token = self._signer.sign(value).decode("ascii")
         issued = IssuedToken(token, token_hash(token))
-        self._remember(issued.token_hash, session_id)
+        self._remember(token, (session_id, issued.token_hash))
         return issued
 
     def verify(self, token: str) -> tuple[str, bytes]:
@@ -110,14 +115,15 @@ class TokenSigner:
         :raises InvalidSession: if the token is too long, not ASCII, or its signature
             does not verify under any configured key.
         """
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        if len(token) > MAX_TOKEN_LENGTH:  # before hashing the string for the lookup
             raise InvalidSession("malformed")
-        presented_hash = sha256(token.encode("ascii")).digest()  # token_hash, one frame less
-        session_id = self._verified.get(presented_hash)
-        if session_id is None:
-            session_id = self._unsign(token)
-            self._remember(presented_hash, session_id)
-        return session_id, presented_hash
+        verified = self._verified.get(token)
+        if verified is None:
+            if not token.isascii():
+                raise InvalidSession("malformed")
+            verified = (self._unsign(token), token_hash(token))
+            self._remember(token, verified)
+        return verified
 
     def verify_held(self, token: str) -> tuple[str, bytes]:
         """:meth:`verify`: its keys are held, so it never needs I/O."""
@@ -127,8 +133,8 @@ class TokenSigner:
         """:meth:`verify`'s session id alone."""
         return self.verify(token)[0]
 
-    def _remember(self, presented_hash: bytes, session_id: str) -> None:
-        self._verified[presented_hash] = session_id
+    def _remember(self, token: str, verified: tuple[str, bytes]) -> None:
+        self._verified[token] = verified
         if len(self._verified) > VERIFIED_TOKENS:
             with contextlib.suppress(KeyError):  # another thread evicted it first
                 self._verified.popitem(last=False)
