@@ -197,10 +197,7 @@ def for_one_user(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tu
     for name, _ in headers:
         if name.lower() in _MARKED_BY_US:
             return _marked_again(headers, vary)
-    result = list(headers)
-    result.append(_PRIVATE)
-    result.append(("Vary", ", ".join(vary)))
-    return result
+    return [*headers, _PRIVATE, ("Vary", ", ".join(vary))]
 
 
 def _marked_again(headers: list[tuple[str, str]], vary: Sequence[str]) -> list[tuple[str, str]]:

@@ -312,12 +312,7 @@ class Auth:
         headers = request.headers
         transports = self.transports
         if transports.default:  # the contract's pair alone: the one path every request takes
-            return transports.presented(
-                username=headers.get("username"),
-                token=headers.get("token"),
-                authorization=None,
-                cookie=None,
-            )
+            return transports.from_headers(headers.get("username"), headers.get("token"))
         return transports.presented(
             username=headers.get("username") if transports.headers else None,
             token=headers.get("token") if transports.headers else None,
@@ -332,7 +327,7 @@ class Auth:
 
         :raises CsrfFailed:
         """
-        if credentials.by_cookie_alone:
+        if self.transports.cookie and credentials.by_cookie_alone:
             headers = request.headers
             self.transports.check_csrf(
                 request.method,

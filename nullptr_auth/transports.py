@@ -145,10 +145,7 @@ class Transports:
             transports carrying different tokens.
         """
         if not (authorization or cookie):  # the usual request: the headers, or nothing
-            if not (username or token):
-                return None
-            lowered, sent = _pair(username, token)
-            return Credentials("headers", lowered, sent, _HEADERS_ALONE)
+            return self.from_headers(username, token)
         found: list[tuple[str, str]] = []
         if username or token:
             found.append(("headers", _pair(username, token)[1]))
@@ -171,6 +168,17 @@ class Transports:
                     raise InvalidSession("conflict")
             carried_by = frozenset(name for name, _ in found)
         return Credentials(transport, username.lower() if username else None, first, carried_by)
+
+    def from_headers(self, username: str | None, token: str | None) -> Credentials | None:
+        """:meth:`presented` for a request with neither ``Authorization`` nor ``Cookie``
+        (or with those transports off): most requests, so its arguments are positional.
+
+        :raises InvalidSession: for half a pair or a malformed ``Username``.
+        """
+        if not (username or token):
+            return None
+        lowered, sent = _pair(username, token)
+        return Credentials("headers", lowered, sent, _HEADERS_ALONE)
 
     def check_csrf(
         self,
