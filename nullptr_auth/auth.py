@@ -21,7 +21,7 @@ without leaving the loop (see :mod:`nullptr_auth.asgi`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -239,19 +239,24 @@ class Auth:
                 self.metrics.authenticated(time.perf_counter() - started)
         return found
 
-    def anonymous_at_a_glance(self, value_of: Callable[[str], str | None]) -> bool:
+    def anonymous_at_a_glance(
+        self, value_of: Callable[[str], str | None], names: Sequence[str] | None = None
+    ) -> bool:
         """Whether a request is anonymous and may go on as it is, from its headers'
-        values (``value_of(lowercase_name)``, ``None`` when absent): no transport's
-        header has a value (empty ones count as absent, as in :meth:`authenticate`), and
-        there is no ``require_auth`` rule to apply. What :meth:`authenticate` would
-        decide, without the request value: the pass-through of anonymous traffic, most
-        of a site's, costs little.
+        values (``value_of(name)``, ``None`` when absent, for each of ``names``: by
+        default :attr:`credential_headers`; an adapter may pass its own spelling of
+        them, the WSGI one their environ keys): no transport's header has a value (empty
+        ones count as absent, as in :meth:`authenticate`), and there is no
+        ``require_auth`` rule to apply. What :meth:`authenticate` would decide, without
+        the request value: the pass-through of anonymous traffic, most of a site's,
+        costs little.
 
         ``False`` means: build the request value and call :meth:`authenticate`.
         """
         if self.options.require_auth is not False:
             return False
-        for name in self.credential_headers:  # noqa: SIM110 - all() adds a generator's frame
+        # a loop, not all(): that adds a generator's frame
+        for name in self.credential_headers if names is None else names:
             if value_of(name):
                 return False
         return True

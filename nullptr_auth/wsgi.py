@@ -142,6 +142,12 @@ class AuthMiddleware(Adapter):
     ) -> None:
         super().__init__(database, **options)
         self.app = app
+        self._credential_keys = tuple(
+            _environ_key(name) for name in self.core.credential_headers if name != "token"
+        )
+        """The environ keys of the headers that carry credentials, for the anonymous
+        glance; ``Token`` is not among them: it left the environ, and a value of it
+        already means "not anonymous"."""
 
     def __repr__(self) -> str:
         return f"<AuthMiddleware {self.store!r} around {self.app!r}>"
@@ -159,10 +165,10 @@ class AuthMiddleware(Adapter):
             if response is not None:
                 return _send(response, environ, start_response)
         token = environ.pop("HTTP_TOKEN", None) if core.hides_token else None
-        headers = _EnvironHeaders(environ, token)
-        if token is None and core.anonymous_at_a_glance(headers.get):  # a token: not anonymous
+        if token is None and core.anonymous_at_a_glance(environ.get, self._credential_keys):
             self._as_anonymous(environ)
             return self.app(environ, start_response)
+        headers = _EnvironHeaders(environ, token)
         request = _request(environ, raw_path, path, headers)
         try:
             authenticated = self._identify(environ, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields
 
 import pytest
@@ -128,3 +129,39 @@ def test_what_is_anonymous_at_a_glance_is_what_authenticate_finds_anonymous(
         assert core.authenticate(request) is None
     anonymous = Auth("memory://", secret_keys=[SECRET_KEY], require_auth=True)
     assert not anonymous.anonymous_at_a_glance(headers.get)  # a rule: the full path
+
+
+@pytest.mark.parametrize(
+    "transports", [("headers",), ("bearer",), ("cookie",), ("headers", "bearer", "cookie")]
+)
+@pytest.mark.parametrize("headers", _GLANCE_HEADERS, ids=[str(h) for h in _GLANCE_HEADERS])
+def test_the_wsgi_glance_lets_through_only_what_authenticate_finds_anonymous(
+    transports: tuple[str, ...], headers: dict[str, str]
+) -> None:
+    """The WSGI adapter glances at environ keys of its own spelling: a request goes on
+    anonymous exactly when :meth:`Auth.authenticate` finds it anonymous."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    from nullptr_auth import AuthMiddleware
+
+    seen: list[object] = []
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        seen.append(environ["nullptr_auth.user"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    cookie_options = {"cookie_name": "nullptr_auth"} if "cookie" in transports else {}
+    middleware = AuthMiddleware(
+        app, "memory://", secret_keys=[SECRET_KEY], transports=transports, **cookie_options
+    )
+    try:
+        anonymous = (
+            middleware.core.authenticate(Request("GET", "/hello", "/hello", headers=headers))
+            is None
+        )
+    except (errors.InvalidSession, errors.CsrfFailed):
+        anonymous = False
+    environ = EnvironBuilder("/hello", headers=headers).get_environ()
+    _, status, _ = run_wsgi_app(middleware, environ)
+    assert (status.startswith("200") and seen == [None]) is anonymous, status
