@@ -17,7 +17,7 @@ import pytest
 
 from nullptr_auth.errors import StoreUnavailable
 from nullptr_auth.stores import SQLiteStore, open_store
-from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
+from nullptr_auth.stores._cache import DEFAULT_MEGABYTES, MISS, weight_of
 from nullptr_auth.stores._revocations import Revocations
 from nullptr_auth.stores.base import Reservation
 
@@ -283,5 +283,26 @@ def test_a_cache_entry_is_charged_what_it_weighs(tmp_path: Path) -> None:
         # Never under what an entry holds; over it by at most a quarter (the entries
         # of Python 3.12 and later are some 11 % lighter than 3.11's, charged alike).
         assert 0.95 <= store.cache.size / held <= 1.25
+    finally:
+        store.close()
+
+
+def test_a_full_cache_lets_the_least_recently_used_session_go_first(tmp_path: Path) -> None:
+    """Least recently used first out, within the budget: a session read again stays,
+    the one read longest ago goes."""
+    alice = make_user()
+    session = make_session(alice, "s0")
+    charge = weight_of((alice.user, session))
+    store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=3.5 * charge / (1024 * 1024))
+    try:
+        store.add_user(alice)
+        for session_id in ("s0", "s1", "s2", "s3"):
+            store.add_session(alice.user, make_session(alice, session_id), limit=None)
+        for session_id in ("s0", "s1", "s2"):  # three fit
+            store.find_session(session_id)
+        store.find_session("s0")  # read again: now s1 is the least recently used
+        store.find_session("s3")
+        kept = {s for s in ("s0", "s1", "s2", "s3") if store.cache.peek(s) is not MISS}
+        assert kept == {"s0", "s2", "s3"}
     finally:
         store.close()
