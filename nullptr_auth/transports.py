@@ -90,19 +90,6 @@ _COOKIE_ONLY = _CARRIED_ALONE["cookie"]
 _HEADERS_ALONE = _CARRIED_ALONE["headers"]
 
 
-def _pair(username: str | None, token: str | None) -> tuple[str, str]:
-    """A ``Username``/``Token`` pair of which one was sent: the lowercase username and
-    the token.
-
-    :raises InvalidSession: for half a pair or a malformed ``Username``.
-    """
-    if not username or not token:
-        raise InvalidSession("half-pair")
-    if len(username) > MAX_USERNAME_HEADER or not username.isascii():
-        raise InvalidSession("malformed")
-    return username.lower(), token
-
-
 class Transports:
     """The configured transports of one middleware (built from validated options)."""
 
@@ -147,8 +134,9 @@ class Transports:
         if not (authorization or cookie):  # the usual request: the headers, or nothing
             return self.from_headers(username, token)
         found: list[tuple[str, str]] = []
-        if username or token:
-            found.append(("headers", _pair(username, token)[1]))
+        pair = self.from_headers(username, token)
+        if pair is not None:
+            found.append(("headers", pair.token))
         if authorization:
             bearer = bearer_token(authorization)
             if bearer is not None:
@@ -175,10 +163,13 @@ class Transports:
 
         :raises InvalidSession: for half a pair or a malformed ``Username``.
         """
-        if not (username or token):
+        if not username or not token:
+            if username or token:
+                raise InvalidSession("half-pair")
             return None
-        lowered, sent = _pair(username, token)
-        return Credentials("headers", lowered, sent, _HEADERS_ALONE)
+        if len(username) > MAX_USERNAME_HEADER or not username.isascii():
+            raise InvalidSession("malformed")
+        return Credentials("headers", username.lower(), token, _HEADERS_ALONE)
 
     def check_csrf(
         self,
