@@ -21,7 +21,9 @@ class User:
     username: str
 
     def __init__(self, id: str, username: str) -> None:
-        """As the dataclass's own, through the slots' setters: see :class:`Session`."""
+        """As the dataclass's own, through the slots' setters: a frozen dataclass's
+        generated ``__init__`` calls ``object.__setattr__`` for each field, twice the
+        cost (docs/performance.md, stop 18), and every store builds one per read."""
         set_id, set_username = _USER_SETTERS
         set_id(self, id)
         set_username(self, username)
