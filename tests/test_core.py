@@ -111,12 +111,16 @@ _GLANCE_HEADERS = [
     {"cookie": ""},
     {"user-agent": "curl", "accept": "*/*"},
 ]
-
-
-@pytest.mark.parametrize(
+_EVERY_TRANSPORT = pytest.mark.parametrize(
     "transports", [("headers",), ("bearer",), ("cookie",), ("headers", "bearer", "cookie")]
 )
-@pytest.mark.parametrize("headers", _GLANCE_HEADERS, ids=[str(h) for h in _GLANCE_HEADERS])
+_EVERY_HEADER_SHAPE = pytest.mark.parametrize(
+    "headers", _GLANCE_HEADERS, ids=[str(h) for h in _GLANCE_HEADERS]
+)
+
+
+@_EVERY_TRANSPORT
+@_EVERY_HEADER_SHAPE
 def test_what_is_anonymous_at_a_glance_is_what_authenticate_finds_anonymous(
     transports: tuple[str, ...], headers: dict[str, str]
 ) -> None:
@@ -131,10 +135,8 @@ def test_what_is_anonymous_at_a_glance_is_what_authenticate_finds_anonymous(
     assert not anonymous.anonymous_at_a_glance(headers.get)  # a rule: the full path
 
 
-@pytest.mark.parametrize(
-    "transports", [("headers",), ("bearer",), ("cookie",), ("headers", "bearer", "cookie")]
-)
-@pytest.mark.parametrize("headers", _GLANCE_HEADERS, ids=[str(h) for h in _GLANCE_HEADERS])
+@_EVERY_TRANSPORT
+@_EVERY_HEADER_SHAPE
 def test_the_wsgi_glance_lets_through_only_what_authenticate_finds_anonymous(
     transports: tuple[str, ...], headers: dict[str, str]
 ) -> None:
