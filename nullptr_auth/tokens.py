@@ -12,12 +12,13 @@ That is why the store keeps the SHA-256 of the *whole* token as issued, and
 A signer remembers the last 65,536 tokens it has verified, each with its session id and
 hash (about 28 MiB when full, the tokens' strings included: the sessions a busy site's
 Zipf-shaped traffic keeps coming back to), so a client's every request after its first
-costs one dictionary lookup instead of an HMAC and a SHA-256 (the hash alone was
-0.4 µs, a tenth of a cache hit: docs/performance.md, stop 20). The lookup is by the exact string presented, so
-another spelling of a remembered token is verified and hashed in full, and its hash is
-not the one issued. A token it has not seen, forged ones included, is always verified in
-full before the store is asked. The tokens are kept in this process's memory only, next
-to the signing key, which mints any of them: whoever can read one can read the other.
+costs one dictionary lookup instead of an HMAC and a SHA-256 (the hash alone was 0.4 µs,
+a tenth of a cache hit: docs/performance.md, stop 20). The lookup is by the exact string
+presented, so another spelling of a remembered token is verified and hashed in full, and
+its hash is not the one issued. A token it has not seen, forged ones included, is always
+verified in full before the store is asked. The tokens are kept in this process's memory
+only, next to the signing key, which mints any of them: whoever can read one can read
+the other.
 
 With no key configured, :class:`StoredKeySigner` signs with the key kept in the store,
 and keeps agreeing with every other process on it even when the store forgets it (a
