@@ -332,6 +332,7 @@ class Auth:
 
         :raises CsrfFailed:
         """
+        # the attribute first: by_cookie_alone is a property, asked on every request
         if self.transports.cookie and credentials.by_cookie_alone:
             headers = request.headers
             self.transports.check_csrf(

@@ -70,9 +70,9 @@ class Session(_SessionFields):
 
     An immutable named tuple, built with the ten fields before ``ends_at``. Every
     authenticated request gets one, and a cache hit builds it from the plain tuple the
-    cache keeps (:meth:`from_fields`, one C call: a tenth of a slots class's
-    ``__init__``, docs/performance.md, stop 20). Change one with :meth:`_replace`, which
-    works ``ends_at`` out again.
+    cache keeps (:meth:`from_fields`: 0.15 µs, against 0.57 for a slots class's
+    ``__init__`` of eleven setters, docs/performance.md, stop 20). Change one with
+    :meth:`_replace`, which works ``ends_at`` out again.
     """
 
     __slots__ = ()
