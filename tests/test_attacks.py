@@ -305,7 +305,9 @@ def test_no_login_in_flight_outlives_a_password_change_over_http(
 ) -> None:
     with launch("serve", database, tmp_path) as base:
         mine = register(base, "alice")
-        logins = Logins(base, "alice")
+        # the change checks the old password under the same strict rule as the
+        # logins: each login in flight holds one of its five reservations
+        logins = Logins(base, "alice", threads=4)
         try:
             logins.wait_for(4)
             answer = requests.post(
