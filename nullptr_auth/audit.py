@@ -39,9 +39,7 @@ class Audit:
     :param hooks: called with an :class:`~nullptr_auth.events.Event` per record.
     """
 
-    def __init__(
-        self, clock: Callable[[], datetime], hooks: tuple[EventHook, ...] = ()
-    ) -> None:
+    def __init__(self, clock: Callable[[], datetime], hooks: tuple[EventHook, ...] = ()) -> None:
         self._clock = clock
         self.hooks = hooks
 

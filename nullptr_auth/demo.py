@@ -86,13 +86,13 @@ def demo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterabl
         )
         return [PAGE]
     user = environ.get("nullptr_auth.user")
-    body = json.dumps(
+    body = _json_line(
         {
             "path": environ.get("PATH_INFO", ""),
             "remote_user": environ.get("REMOTE_USER"),
             "user": None if user is None else {"id": user.id, "username": user.username},
         }
-    ).encode() + b"\n"  # ends the line at a shell prompt, as the middleware's answers do
+    )
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
@@ -118,19 +118,24 @@ def create_app(
     )
 
 
+def _json_line(document: object) -> bytes:
+    """The document as one line: it ends at a shell prompt, as the middleware's answers do."""
+    return json.dumps(document).encode() + b"\n"
+
+
 async def demo_asgi_app(scope: Any, receive: Any, send: Any) -> None:
     """:func:`demo_app` for ASGI: the scope's path and user (``remote_user`` is the
     username, as ``REMOTE_USER`` would be)."""
     if scope["type"] != "http":
         return
     user = scope.get("nullptr_auth.user")
-    body = json.dumps(
+    body = _json_line(
         {
             "path": scope.get("path", ""),
             "remote_user": None if user is None else user.username,
             "user": None if user is None else {"id": user.id, "username": user.username},
         }
-    ).encode() + b"\n"
+    )
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

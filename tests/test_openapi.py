@@ -577,7 +577,6 @@ CASES = [
 ]
 
 
-
 def _by_cookie(method: str, path: str, body: object = None) -> Step:
     """A request the session cookie alone authenticates, without the CSRF token."""
 

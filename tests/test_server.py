@@ -22,9 +22,7 @@ from .conftest import PASSWORD
 Serve = Callable[[], str]
 
 
-def _start(
-    database: str, log: Path, *options: str
-) -> tuple[subprocess.Popen[bytes], str]:
+def _start(database: str, log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
     command = [sys.executable, "-m", "nullptr_auth", "--database", database, "serve"]
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -43,8 +43,14 @@ def test_list_shows_the_callers_live_sessions(
     assert newest["last_seen_at"] == "2026-01-01T00:05:00Z"
     assert newest["expires_at"] == "2026-01-15T00:05:00Z"  # the idle deadline comes first
     assert set(newest) == {
-        "session_id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip",
-        "device", "current",
+        "session_id",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "user_agent",
+        "ip",
+        "device",
+        "current",
     }
     for time_field in ("created_at", "last_seen_at", "expires_at"):
         datetime.fromisoformat(newest[time_field].replace("Z", "+00:00"))
