@@ -23,7 +23,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}  # by username
         self._users_by_id: dict[str, UserRecord] = {}
-        self._sessions: dict[str, tuple[str, Session]] = {}  # id -> (username, session)
+        self._sessions: dict[str, tuple[User, Session]] = {}  # id -> what find_session answers
         self._failures: dict[str, tuple[int, datetime, datetime]] = {}  # count, last, end
         self._secret_key: bytes | None = None
 
@@ -101,14 +101,10 @@ class MemoryStore:
                 live.sort(key=lambda s: (s.last_seen_at, s.created_at))
                 for doomed in live[: max(excess, 0)]:
                     del self._sessions[doomed.id]
-            self._sessions[session.id] = (user.username, session)
+            self._sessions[session.id] = (user, session)  # both immutable: shared by every read
 
     def find_session(self, session_id: str) -> tuple[User, Session] | None:
-        found = self._sessions.get(session_id)
-        if found is None:
-            return None
-        username, session = found
-        return User(session.user_id, username), session
+        return self._sessions.get(session_id)
 
     def cached_session(self, session_id: str) -> tuple[User, Session] | None:
         """Everything is in memory: :meth:`find_session` never blocks (CachingStore)."""
@@ -125,9 +121,9 @@ class MemoryStore:
         with self._lock:
             found = self._sessions.get(session_id)
             if found is not None:
-                username, session = found
+                user, session = found
                 self._sessions[session_id] = (
-                    username,
+                    user,
                     session._replace(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at),
                 )
 
