@@ -5,6 +5,7 @@ and request environs shaped like the ones a real server hands over.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import argon2
@@ -19,6 +20,12 @@ BENCH_KEY = "nullptr-auth-benchmark-signing-key-0123456789"
 USERNAME = "alice"
 PASSWORD = "correct horse battery staple"
 HELLO = b"hello"
+NO_ACTIVITY_WRITES = timedelta(days=14)
+"""An ``activity_interval`` for rows that must not write: no session of a population
+outlives it (it is the default idle timeout, and a population whose sessions have ended
+is built again). An hour did not do: the populations are reused for days, and once one
+was an hour old, the first visit of each of its sessions wrote its activity, so the
+``(in turn)`` rows, which visit each session once, wrote on every request."""
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -8,8 +8,8 @@ reference figures in issue 7 measured.
 Activity (``last_seen_at``) is written at most once a minute per session, so a real
 client pays for one write per minute, not per request. A benchmark that visits each of
 20,000 sessions less than once a minute would pay it on every request, so the
-``(in turn)`` rows run with ``activity_interval`` of an hour, and the write has a row of
-its own (``activity_interval`` of 1 µs: every request writes).
+``(in turn)`` and Zipf rows never write (``_common.NO_ACTIVITY_WRITES``), and the write
+has a row of its own (``activity_interval`` of 1 µs: every request writes).
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ from typing import TYPE_CHECKING, Any
 import _remote
 import _remote_setup
 import _shapes
-from _common import PASSWORD, USERNAME, auth_headers, check, environ, hello, middleware, probe
+from _common import (
+    NO_ACTIVITY_WRITES,
+    PASSWORD,
+    USERNAME,
+    auth_headers,
+    check,
+    environ,
+    hello,
+    middleware,
+    probe,
+)
 from _floor import DictLookup, Floor, Lookup, SQLiteLookup, floor_db
 from _populate import Population, sessions_db
 from _report import Target, micros, table, times
@@ -39,7 +49,6 @@ if TYPE_CHECKING:
 MAIN_SIZE = 100_000
 SMALL_SIZE = 1_000
 BIG_SIZE = 1_000_000
-HOUR = timedelta(hours=1)
 
 
 @dataclass
@@ -181,7 +190,7 @@ def _add_shapes(setup: Setup, main: Population, log: Callable[[str], None]) -> N
             floor_name = f"floor {label}: {shape.replace(', cache off', '')}"
             if floor_environs is not None:
                 setup.add(Contender(floor_name, floor, floor_environs))
-            timed, checking = _nullptr(setup, url(query), activity_interval=HOUR)
+            timed, checking = _nullptr(setup, url(query), activity_interval=NO_ACTIVITY_WRITES)
             if shape == "Zipf":
                 _warm(timed, environs, log)
             setup.add(
@@ -237,7 +246,9 @@ def _add_sizes(setup: Setup, log: Callable[[str], None]) -> None:
         hot = environ(auth_headers(population.hot_token))
         setup.add(Contender(f"nullptr_auth SQLite {label}", timed, [hot]), checking)
     spread = _shapes.in_turn(environ(auth_headers(population.tokens[0])), population.tokens)
-    in_turn, checking = _nullptr(setup, f"{population.url}?cache_mb=1", activity_interval=HOUR)
+    in_turn, checking = _nullptr(
+        setup, f"{population.url}?cache_mb=1", activity_interval=NO_ACTIVITY_WRITES
+    )
     setup.add(Contender("nullptr_auth SQLite 1M: in turn, cache 1 MB", in_turn, spread), checking)
 
 

@@ -17,11 +17,10 @@ import json
 import statistics
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import _shapes
-from _common import auth_headers, environ, middleware
+from _common import NO_ACTIVITY_WRITES, auth_headers, environ, middleware
 from _report import Target, table
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +42,7 @@ def resident_kib() -> tuple[int, int]:
 def _serve(url: str, tokens: list[str], passes: int = 2) -> None:
     """Authenticate every token ``passes`` times, building each environ as it goes (a
     list of 20,000 prepared environs would itself weigh tens of MiB)."""
-    auth = middleware(url, activity_interval=timedelta(hours=1))  # as the (in turn) rows
+    auth = middleware(url, activity_interval=NO_ACTIVITY_WRITES)  # as the (in turn) rows
     template = environ(auth_headers(tokens[0]))
     statuses: list[str] = []
 
@@ -61,7 +60,7 @@ def _serve(url: str, tokens: list[str], passes: int = 2) -> None:
 
 def _zipf(url: str, tokens: list[str]) -> dict[str, int]:
     """The Zipf shape's requests over every session; what the cache holds afterwards."""
-    auth = middleware(url, activity_interval=timedelta(hours=1))
+    auth = middleware(url, activity_interval=NO_ACTIVITY_WRITES)
     requests = _shapes.Environs(
         environ(auth_headers(tokens[0])),
         tokens,
@@ -97,7 +96,7 @@ def probe(mode: str, url: str, tokens_file: str) -> dict[str, int]:
     elif mode == "zipf":
         found = _zipf(url, tokens)
     else:
-        middleware(url, activity_interval=timedelta(hours=1))
+        middleware(url, activity_interval=NO_ACTIVITY_WRITES)
     rss, peak = resident_kib()
     return {"rss": rss, "peak": peak, **found}
 

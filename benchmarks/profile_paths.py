@@ -20,11 +20,10 @@ import io
 import pstats
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from itertools import cycle, islice
 from typing import Any
 
-from _common import PASSWORD, USERNAME, auth_headers, check, environ, middleware
+from _common import NO_ACTIVITY_WRITES, PASSWORD, USERNAME, auth_headers, check, environ, middleware
 from _populate import sessions_db
 
 from nullptr_auth import AuthMiddleware
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     population = sessions_db(100_000)
     hot = middleware(population.url)
-    in_turn = middleware(population.url, activity_interval=timedelta(hours=1))
+    in_turn = middleware(population.url, activity_interval=NO_ACTIVITY_WRITES)
     hot_environ = environ(auth_headers(population.hot_token))
     check(hot, hot_environ, "hot")
     paths = {
