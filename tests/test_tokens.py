@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import webtest
-from itsdangerous import Signer
+from hypothesis import given
+from hypothesis import strategies as st
+from itsdangerous import BadSignature, Signer
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from nullptr_auth import AuthMiddleware
@@ -118,28 +120,86 @@ def test_tampered_tokens_are_refused(make_auth: MakeAuth, tamper: Callable[[str]
     assert status.startswith("401")
 
 
-def test_lenient_base64_variants_pass_the_signature_but_not_the_hash() -> None:
-    """The reason the whole token is compared: itsdangerous accepts these spellings."""
+def _lenient_spellings(token: str) -> list[str]:
+    """Other spellings of ``token``'s signature that itsdangerous' ``unsign`` accepts."""
+    last = token[-1]
+    candidates = [token + "=", token + "=="]
+    candidates += [token[:-1] + c for c in string.ascii_letters + string.digits + "-_" if c != last]
+    value = token.rpartition(".")[0]
+    accepted = []
+    for candidate in candidates:
+        try:
+            unsigned = _itsdangerous_signer(KEY).unsign(candidate)
+        except BadSignature:
+            continue
+        assert unsigned.decode() == value
+        accepted.append(candidate)
+    return accepted
+
+
+def _itsdangerous_signer(key: bytes) -> Signer:
+    """itsdangerous verifying tokens as the signer signs them (the key derived with the salt)."""
+    return Signer(key, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+
+
+def test_only_the_spelling_itsdangerous_writes_verifies_and_no_other_would_log_in() -> None:
+    """itsdangerous' ``unsign`` decodes base64 leniently; the signer does not, and the
+    whole token's hash would refuse those spellings anyway."""
     signer = TokenSigner([KEY])
     result = signer.issue("abc")
-    variants = [result.token + "=", result.token + "=="]
-    last = result.token[-1]
-    variants += [
-        result.token[:-1] + c for c in string.ascii_letters + string.digits + "-_" if c != last
-    ]
-    passing_signature = []
-    for variant in variants:
-        try:
-            signer.session_id(variant)
-        except InvalidSession:
-            continue
-        passing_signature.append(variant)
-    assert passing_signature, "itsdangerous became strict; this defence is still right"
-    assert not any(matches(token_hash(variant), result.token_hash) for variant in passing_signature)
-    signer.verify(result.token)  # remembered, by the exact string
-    for variant in passing_signature:  # each hashed for itself, remembered or not
-        assert signer.verify(variant) == ("abc", token_hash(variant))
-        assert signer.verify(variant) == ("abc", token_hash(variant))
+    lenient = _lenient_spellings(result.token)
+    assert lenient, "itsdangerous became strict: the docstring of tokens.py says otherwise"
+    for variant in lenient:
+        with pytest.raises(InvalidSession) as refused:
+            signer.verify(variant)
+        assert refused.value.reason == "forged"
+        assert not matches(token_hash(variant), result.token_hash)
+    assert signer.verify(result.token) == ("abc", result.token_hash)
+
+
+@given(
+    session_id=st.text(string.ascii_letters + string.digits, min_size=1, max_size=40),
+    keys=st.lists(st.binary(min_size=32, max_size=64), min_size=1, max_size=3, unique=True),
+    signed_with=st.integers(min_value=0, max_value=2),
+)
+def test_the_signer_accepts_what_itsdangerous_signs_under_any_of_its_keys(
+    session_id: str, keys: list[bytes], signed_with: int
+) -> None:
+    """Verification is the signer's own code: held to itsdangerous' signature, under the
+    newest key and the older ones, and to nothing a key it does not hold signed."""
+    key = keys[signed_with % len(keys)]
+    token = _itsdangerous_signer(key).sign(f"{session_id}.secret").decode()
+    assert TokenSigner(keys).verify(token) == (session_id, token_hash(token))
+    others = [k for k in keys if k != key]
+    if others:
+        with pytest.raises(InvalidSession):
+            TokenSigner(others).verify(token)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.sampled_from(string.ascii_letters + "-_.=")),
+        max_size=3,
+    ),
+    st.sampled_from(["", "=", "==", "."]),
+)
+def test_no_other_spelling_of_an_issued_token_verifies(
+    changes: list[tuple[int, str]], suffix: str
+) -> None:
+    """An issued token with characters replaced or appended never verifies: not even the
+    spellings itsdangerous' lenient base64 would accept."""
+    signer = TokenSigner([KEY])
+    issued = signer.issue("0123456789abcdef").token
+    candidate = list(issued)
+    for position, character in changes:
+        candidate[position % len(candidate)] = character
+    spelled = "".join(candidate) + suffix
+    try:
+        verified = TokenSigner([KEY]).verify(spelled)
+    except InvalidSession:
+        return
+    assert spelled == issued
+    assert verified == ("0123456789abcdef", token_hash(issued))
 
 
 def test_a_forged_token_is_refused_before_the_store_is_asked() -> None:
@@ -241,7 +301,7 @@ def test_a_verified_token_is_remembered_and_a_new_one_is_checked() -> None:
     signer = TokenSigner([KEY])
     issued = signer.issue("abc").token
     assert signer.verify(issued) == ("abc", token_hash(issued))
-    signer._signer = Signer(OTHER_KEY, salt=SALT, digest_method=hashlib.sha256)  # a tripwire
+    signer._keys = (OTHER_KEY,)  # a tripwire: what the signer verifies with
     assert signer.verify(issued)[0] == "abc", "remembered: no second HMAC"
     with pytest.raises(InvalidSession):
         signer.verify(TokenSigner([KEY]).issue("def").token)  # new: checked in full
