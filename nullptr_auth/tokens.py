@@ -8,7 +8,7 @@ the newest signs, all verify, and a key dropped from the list ends every session
 itsdangerous signs. A token is verified here, by the same HMAC-SHA256 computed in one
 call of the standard library's C code (:func:`hmac.digest`) and compared, in constant
 time, with the signature as itsdangerous spells it: itsdangerous' own ``unsign`` costs
-5.1 µs to this 2.5 (docs/performance.md, stop 22), a quarter of a whole cache miss.
+5.1 µs to this 2.5 (docs/performance.md, stop 22), on every token not seen before.
 So only the one spelling itsdangerous writes verifies. ``unsign`` decodes base64
 leniently, so that several spellings of one signature verify; the store keeps the
 SHA-256 of the *whole* token as issued, and :func:`matches` compares it in constant
