@@ -195,7 +195,7 @@ def test_no_other_spelling_of_an_issued_token_verifies(
         candidate[position % len(candidate)] = character
     spelled = "".join(candidate) + suffix
     try:
-        verified = TokenSigner([KEY]).verify(spelled)
+        verified = TokenSigner([KEY]).verify(spelled)  # a new signer: nothing remembered
     except InvalidSession:
         return
     assert spelled == issued
