@@ -72,11 +72,9 @@ class Authenticated:
     user: User
     session: Session
     credentials: Credentials
-
-    @property
-    def auth_type(self) -> str:
-        """``Token``, ``Bearer`` or ``Cookie`` (CGI's ``AUTH_TYPE``, RFC 3875 §4.1.1)."""
-        return AUTH_TYPES[self.credentials.transport]
+    auth_type: str
+    """``Token``, ``Bearer`` or ``Cookie`` (CGI's ``AUTH_TYPE``, RFC 3875 §4.1.1), from
+    the credentials' transport."""
 
 
 class Auth:
@@ -344,7 +342,7 @@ class Auth:
                 own_origin=_http.own_origin(request),
                 upgrade=headers.get("upgrade"),
             )
-        return Authenticated(user, session, credentials)
+        return Authenticated(user, session, credentials, AUTH_TYPES[credentials.transport])
 
     def _rejected(self, request: Request, error: errors.InvalidSession | errors.CsrfFailed) -> None:
         self.audit.record(

@@ -51,6 +51,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Final
 
 from itsdangerous import Signer
 
@@ -75,9 +76,9 @@ def token_hash(token: str) -> bytes:
     return sha256(token.encode("ascii")).digest()
 
 
-def matches(presented_hash: bytes, stored_hash: bytes) -> bool:
-    """Whether a presented token's hash is the stored one, in constant time."""
-    return hmac.compare_digest(presented_hash, stored_hash)
+matches: Final = hmac.compare_digest
+"""Whether a presented token's hash is the stored one, in constant time
+(``matches(presented_hash, stored_hash)``): the C function itself, every request calls it."""
 
 
 def new_secret_key() -> bytes:

@@ -36,10 +36,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol, overload
 
 from .._counters import counted
-from ..models import Session, User
+from ..models import Session, User, session_from_fields
 
 DEFAULT_MEGABYTES = 64
 MAX_AGE = 5.0
@@ -198,31 +198,40 @@ class SessionCache:
     def peek(self, session_id: str) -> Found | _Miss:
         """The cached session, if it certainly holds now; else :data:`MISS`. No I/O and
         no lock: safe to call on an event loop."""
-        entry = self._entries.get(session_id)
-        if entry is None:
-            return MISS
-        if self._clock() >= entry[1] or self.channel.stamp(session_id) != entry[0]:
-            return MISS
-        try:  # noqa: SIM105 - suppress() costs 0.6 µs, on every hit
-            self._entries.move_to_end(session_id)
-        except KeyError:  # another thread evicted it: the copy held is still exact
-            pass
-        next(self._hits)
-        _, _, user_id, username, fields, _ = entry
-        user = self._users.get(user_id)
-        if user is None or user.username != username:
-            user = User(user_id, username)
-        return user, Session.from_fields(fields)
+        return self.get(session_id, None)
 
-    def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None:
+    @overload
+    def get(self, session_id: str, read: Callable[[str], Found | None]) -> Found | None: ...
+    @overload
+    def get(self, session_id: str, read: None) -> Found | _Miss: ...
+    def get(
+        self, session_id: str, read: Callable[[str], Found | None] | None
+    ) -> Found | _Miss | None:
         """The session from the cache, or from ``read(session_id)`` (and then kept, if it
-        may be); a method, not a closure made for every lookup. With the cache off, the
-        read at once: nothing to look at first."""
+        may be); with ``read`` ``None``, :data:`MISS` when only the store can tell. A
+        method, not a closure made for every lookup; the hit is written out here, in the
+        one frame every lookup takes. With the cache off, the read at once: nothing to
+        look at first."""
         if not self.budget:
-            return read(session_id)
-        found = self.peek(session_id)
-        if found is not MISS:
-            return found  # type: ignore[return-value]
+            return MISS if read is None else read(session_id)
+        entry = self._entries.get(session_id)
+        if (
+            entry is not None
+            and self._clock() < entry[1]
+            and self.channel.stamp(session_id) == entry[0]
+        ):
+            try:  # noqa: SIM105 - suppress() costs 0.6 µs, on every hit
+                self._entries.move_to_end(session_id)
+            except KeyError:  # another thread evicted it: the copy held is still exact
+                pass
+            next(self._hits)
+            _, _, user_id, username, fields, _ = entry
+            user = self._users.get(user_id)
+            if user is None or user.username != username:
+                user = User(user_id, username)
+            return user, session_from_fields(fields)
+        if read is None:
+            return MISS
         next(self._misses)
         stamp = self.channel.stamp(session_id, check=True)  # before the read: see above
         fresh = read(session_id)
