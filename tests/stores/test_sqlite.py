@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sqlite3
@@ -16,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from nullptr_auth.errors import StoreUnavailable
+from nullptr_auth.models import Session, UserRecord
 from nullptr_auth.stores import SQLiteStore, open_store
 from nullptr_auth.stores._cache import DEFAULT_MEGABYTES, MISS, weight_of
 from nullptr_auth.stores._revocations import Revocations
 from nullptr_auth.stores.base import Reservation
+from nullptr_auth.stores.sqlite import SCHEMA_VERSION
 
 from .contract import T0, StoreContract, make_session, make_user
 
@@ -61,8 +64,119 @@ def test_database_runs_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None
     store.close()
     with sqlite3.connect(tmp_path / "auth.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert "WITHOUT ROWID" in _sessions_table_sql(db)
     db.close()
+
+
+_VERSION_1_SESSIONS = """
+CREATE TABLE nullptr_auth_sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    expires_at REAL,
+    idle_expires_at REAL,
+    user_agent TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    device TEXT NOT NULL
+);
+CREATE INDEX nullptr_auth_sessions_user ON nullptr_auth_sessions (user_id);
+CREATE INDEX nullptr_auth_sessions_expires ON nullptr_auth_sessions (expires_at);
+CREATE INDEX nullptr_auth_sessions_idle ON nullptr_auth_sessions (idle_expires_at);
+"""
+"""The sessions' table as schema version 1 (every release before stop 23) made it."""
+
+
+def _sessions_table_sql(db: sqlite3.Connection) -> str:
+    query = "SELECT sql FROM sqlite_master WHERE name = 'nullptr_auth_sessions'"
+    return str(db.execute(query).fetchone()[0])
+
+
+def _version_1_database(path: Path, sessions: int = 3) -> tuple[UserRecord, list[Session]]:
+    """A database as version 1 left it: a user, a signing key, ``sessions`` sessions
+    (one without deadlines, one with texts beyond ASCII) and a throttle count."""
+    store = SQLiteStore(path)
+    user = make_user()
+    store.add_user(user)
+    store.get_or_create_secret_key(b"k" * 32)
+    made = [make_session(user) for _ in range(sessions)]
+    made[0] = make_session(user, expires_at=None, idle_expires_at=None)
+    made[1] = made[1]._replace(user_agent="Mözilla \x00 ✓", ip="::1", device="phone")
+    for session in made:
+        store.add_session(user, session)
+    store.reserve_attempts([Reservation("ip:1", timedelta(minutes=1), 5)], T0)
+    store.close()
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        rows = db.execute("SELECT * FROM nullptr_auth_sessions").fetchall()
+        db.executescript(
+            f"BEGIN; DROP TABLE nullptr_auth_sessions; {_VERSION_1_SESSIONS}"
+            " PRAGMA user_version = 1; COMMIT;"
+        )
+        db.executemany("INSERT INTO nullptr_auth_sessions VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        assert "WITHOUT ROWID" not in _sessions_table_sql(db)
+    return user, made
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_every_row(tmp_path: Path) -> None:
+    user, sessions = _version_1_database(tmp_path / "auth.db")
+    store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=0)
+    assert store.get_user("alice") == user
+    assert store.get_or_create_secret_key(b"other" * 8) == b"k" * 32
+    for session in sessions:
+        assert store.find_session(session.id) == (user.user, session)
+    assert sorted(store.list_sessions(user.id)) == sorted(sessions)
+    assert store.get_failures("ip:1", T0) is not None
+    store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "auth.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "WITHOUT ROWID" in _sessions_table_sql(db)
+        indexes = {row[1] for row in db.execute("PRAGMA index_list(nullptr_auth_sessions)")}
+        assert {
+            "nullptr_auth_sessions_user",
+            "nullptr_auth_sessions_expires",
+            "nullptr_auth_sessions_idle",
+        } <= indexes
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_processes_opening_a_version_1_database_at_once_upgrade_it_once(tmp_path: Path) -> None:
+    _, sessions = _version_1_database(tmp_path / "auth.db", sessions=200)
+    barrier = threading.Barrier(6)
+
+    def open_and_count() -> int:
+        store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=0)
+        barrier.wait()
+        try:
+            return len(store.list_sessions())
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        counts = list(pool.map(lambda _: open_and_count(), range(6)))
+    assert counts == [len(sessions)] * 6
+
+
+def test_a_newer_schema_is_refused_and_left_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStore(tmp_path / "auth.db")
+    user = make_user()
+    store.add_user(user)
+    store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "auth.db", isolation_level=None)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    newer = SQLiteStore(tmp_path / "auth.db")
+    with pytest.raises(StoreUnavailable) as refused:
+        newer.get_user("alice")
+    newer.close()
+    assert str(tmp_path) not in refused.value.message  # the answer's text
+    assert f"schema version {SCHEMA_VERSION + 1}" in caplog.text
+    with contextlib.closing(sqlite3.connect(tmp_path / "auth.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert db.execute("SELECT username FROM nullptr_auth_users").fetchall() == [("alice",)]
 
 
 def test_an_unopenable_file_is_an_outage_not_a_crash(tmp_path: Path) -> None:
