@@ -204,12 +204,15 @@ def report(results: list[HttpResult], generator: str) -> tuple[str, list[Target]
     for result in results:
         for name, values in result.samples.items():
             ratio = None if name == "bare" else result.ratio(name)
+            each = ", ".join(f"{value:,.0f}" for value in values)
             rows.append(
-                [f"{result.kind}: {name}", f"{statistics.median(values):,.0f}", times(ratio)]
+                [f"{result.kind}: {name}", f"{statistics.median(values):,.0f}", times(ratio), each]
             )
         for name, store in STORES.items():
             if name in result.samples:
                 label = f"HTTP, gunicorn {result.kind}{store}: requests/s / bare app's"
                 targets.append(Target(label, result.ratio(name), 0.85, at_most=False))
-    text = table(["gunicorn workers: app", "requests/s", "÷ bare"], rows)
+    # each round's figure: the ratio is the median of the rounds' ratios, and one round
+    # of a noisy neighbour shows here, not in the median of the requests/s
+    text = table(["gunicorn workers: app", "requests/s", "÷ bare", "each round"], rows)
     return f"load generator: {generator}\n\n{text}", targets
