@@ -194,6 +194,10 @@ def _at_a_terminal(tmp_path: Path, keys: bytes) -> tuple[int, str]:
     """``user create`` on a real pseudo-terminal: wait for the prompt, then type ``keys``."""
     primary, secondary = os.openpty()
     child = (
+        # Python ignores ^C if it started with SIGINT ignored, as a run in the background
+        # of a shell without job control (`pytest &`) hands it down: a terminal's user
+        # has it, so the child takes what Python's start-up installs then.
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"  # becomes the controlling tty
         "for n in (0, 1, 2): os.dup2(fd, n)\n"
         "from nullptr_auth.cli import main; sys.exit(main(sys.argv[2:]))"
