@@ -142,6 +142,26 @@ def test_a_version_1_database_is_upgraded_and_keeps_every_row(tmp_path: Path) ->
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_a_database_an_older_release_marked_version_1_again_is_upgraded_again(
+    tmp_path: Path,
+) -> None:
+    """Releases before version 2 set ``user_version = 1`` on any other version and use
+    the tables as they are (docs/deploying.md): going back and forth keeps every row."""
+    user, sessions = _version_1_database(tmp_path / "auth.db")
+    upgrading = SQLiteStore(tmp_path / "auth.db")
+    upgrading.list_users()
+    upgrading.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "auth.db", isolation_level=None)) as db:
+        assert "WITHOUT ROWID" in _sessions_table_sql(db)
+        db.execute("PRAGMA user_version = 1")  # what an older release does to it
+    store = SQLiteStore(tmp_path / "auth.db", cache_megabytes=0)
+    assert sorted(store.list_sessions(user.id)) == sorted(sessions)
+    store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "auth.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_processes_opening_a_version_1_database_at_once_upgrade_it_once(tmp_path: Path) -> None:
     _, sessions = _version_1_database(tmp_path / "auth.db", sessions=200)
     barrier = threading.Barrier(6)
