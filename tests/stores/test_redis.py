@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from nullptr_auth.errors import StoreUnavailable
-from nullptr_auth.models import Session
+from nullptr_auth.models import Session, User
 from nullptr_auth.stores import open_store
 from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores.base import Reservation
@@ -197,6 +197,7 @@ MOMENTS = [
     pytest.param(T0.replace(microsecond=999_999), id="last-microsecond-of-a-second"),
     pytest.param(T0.replace(microsecond=1), id="first-microsecond"),
     pytest.param(datetime(1970, 1, 1, 0, 0, 0, 1, timezone.utc), id="epoch"),
+    pytest.param(datetime(1969, 12, 31, 23, 59, 59, 999_999, timezone.utc), id="before-1970"),
     pytest.param(datetime(2241, 12, 31, 23, 59, 59, 999_999, timezone.utc), id="year-2241"),
 ]
 
@@ -228,3 +229,48 @@ def test_a_read_gives_back_the_times_and_texts_written(
     assert found[0] == alice.user
     assert found[1] == session
     assert found[1].token_hash == session.token_hash
+
+
+def _alice_session(store: RedisStore) -> tuple[User, Session]:
+    alice = make_user()
+    store.add_user(alice)
+    session = make_session(alice, "s1")._replace(user_agent="agent/\u00e9", device="d\x00v")
+    store.add_session(alice.user, session)
+    return alice.user, session
+
+
+def test_a_touch_writes_both_times_into_the_record_and_leaves_the_rest(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """A read fetches the packed ``record`` alone: the touch script writes the two
+    times in their places in it, an idle deadline of none included."""
+    store, _, _ = store_and_raw
+    user, session = _alice_session(store)
+    later = T0 + timedelta(hours=2, microseconds=7)
+    for idle in (later + timedelta(days=14), None):
+        store.touch_session("s1", later, idle)
+        assert store.find_session("s1") == (
+            user,
+            session._replace(last_seen_at=later, idle_expires_at=idle),
+        )
+
+
+def test_a_session_an_earlier_release_wrote_is_read_from_its_fields(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """Sessions written before the ``record`` field have only the separate fields;
+    they must go on authenticating, and take a touch, until they end."""
+    store, raw, prefix = store_and_raw
+    user, session = _alice_session(store)
+    assert raw.hdel(f"{prefix}session:s1", "record") == 1
+    assert store.find_session("s1") == (user, session)
+    later = T0 + timedelta(hours=2)
+    store.touch_session("s1", later, None)
+    assert store.find_session("s1") == (
+        user,
+        session._replace(last_seen_at=later, idle_expires_at=None),
+    )
+    assert store.list_sessions(user.id) == [
+        session._replace(last_seen_at=later, idle_expires_at=None)
+    ]
+    assert not raw.hexists(f"{prefix}session:s1", "record")
