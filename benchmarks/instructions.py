@@ -146,7 +146,13 @@ def _instructions(*measured: str) -> int:
         out = Path(directory) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
         command += [sys.executable, __file__, *measured]
-        subprocess.run(command, check=True, capture_output=True)
+        ran = subprocess.run(command, capture_output=True, text=True, check=False)
+        if ran.returncode:
+            raise RuntimeError(
+                f"{' '.join(measured)} failed (the populations and the Redis and PostgreSQL"
+                " floors come from `python benchmarks/run.py --inproc`, which builds them"
+                f" once):\n{ran.stderr[-3000:]}"
+            )
         found = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
         if found is None:
             raise RuntimeError("callgrind wrote no summary")
