@@ -95,8 +95,22 @@ class Session(_SessionFields):
             ends_at = idle_expires_at
         else:
             ends_at = expires_at
-        fields = (id, user_id, created_at, last_seen_at, expires_at, idle_expires_at)
-        return _new_tuple(cls, (*fields, user_agent, ip, device, token_hash, ends_at))
+        return _new_tuple(
+            cls,
+            (
+                id,
+                user_id,
+                created_at,
+                last_seen_at,
+                expires_at,
+                idle_expires_at,
+                user_agent,
+                ip,
+                device,
+                token_hash,
+                ends_at,
+            ),  # one tuple built, not two joined: every read of a store builds a Session
+        )
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self[:_ENDS_AT])  # pickle and copy build it through __new__
