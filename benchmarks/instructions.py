@@ -14,9 +14,11 @@ process spends per lookup, network wait excluded. The same for the floor's looku
 the bare app, an anonymous request, and one session again and again (the cache-hit
 path) on ``memory://``, on SQLite, on Redis and PostgreSQL with ``?cache=on`` (their
 cache targets) and through the SQLite floor. The web layer's own cost is the
-``memory://`` row over the bare app: its store is a dict. The Redis and PostgreSQL rows
-include a little of their listener threads' heartbeats (a few hundred instructions a
-request at these counts).
+``memory://`` row over the bare app: its store is a dict. Two rows present a session not
+read before on every request (SQLite ``?cache=off``, with the signer's memory of verified
+tokens full, and the floor): the miss path, whose ratio closes the table. The Redis and
+PostgreSQL rows include a little of their listener threads' heartbeats (a few hundred
+instructions a request at these counts).
 
 Run with ``lookup STORE WHICH COUNT`` or ``request CASE COUNT``, it is the measured
 process itself.
@@ -81,7 +83,13 @@ REQUESTS = {
     "Redis ?cache=on, one session": "redis",
     "PostgreSQL ?cache=on, one session": "postgres",
     "floor SQLite 100k, one session": "floor",
+    "SQLite 100k, cache off, a new session each": "sqlite-miss",
+    "floor SQLite 100k, a new session each": "floor-miss",
 }
+MISSES = 2000
+"""The most requests of the miss cases: their environs are built before the count
+starts, for every run alike (the one of no requests too), so that the difference is the
+requests alone."""
 
 
 def request(case: str, count: int) -> None:
@@ -92,6 +100,9 @@ def request(case: str, count: int) -> None:
 
     app: WSGIApplication = hello
     headers: dict[str, str] = {}
+    if case in ("sqlite-miss", "floor-miss"):
+        _misses(case, count)
+        return
     if case == "memory":
         memory = app = middleware("memory://")
         token = memory.sessions.start(memory.accounts.create(USERNAME, PASSWORD))
@@ -116,6 +127,33 @@ def request(case: str, count: int) -> None:
         _until_cached(app, template)  # the listener subscribes in a thread of its own
     for _ in range(count):
         for _ in app(dict(template), _ignore):
+            pass
+
+
+def _misses(case: str, count: int) -> None:
+    """``count`` requests each presenting a session not read before: the miss path,
+    with the signer's memory of verified tokens full, as on a busy site."""
+    from _common import NO_ACTIVITY_WRITES, auth_headers, check, environ, hello, middleware
+    from _floor import Floor, SQLiteLookup, floor_db
+    from _populate import sessions_db
+
+    from nullptr_auth.tokens import VERIFIED_TOKENS
+
+    app: WSGIApplication
+    if case == "floor-miss":
+        data = floor_db(100_000)
+        app, tokens = Floor(hello, SQLiteLookup(data.path)), data.tokens
+    else:
+        population = sessions_db(100_000)
+        ours = middleware(f"{population.url}?cache=off", activity_interval=NO_ACTIVITY_WRITES)
+        tokens = population.tokens
+        for token in tokens[-VERIFIED_TOKENS:]:  # never among the requests' below
+            ours.sessions.signer.verify(token)
+        app = ours
+    environs = [environ(auth_headers(token)) for token in tokens[1 : MISSES + 1]]
+    check(app, environs[0], case)  # imports, the connection, statements
+    for template in environs[1 : count + 1]:
+        for _ in app(template, _ignore):
             pass
 
 
@@ -205,6 +243,8 @@ def _print_requests(count: int) -> None:
     for label, figure in per.items():
         over = "" if label == "bare app" else f"{figure - bare:,.0f}"
         print(f"| {label} | {figure:,.0f} | {over} |")
+    ours, floor = (per[label] - bare for label in REQUESTS if "a new session each" in label)
+    print(f"\nthe miss path, SQLite, over the bare app: {ours / floor:.2f}x the floor's")
 
 
 if __name__ == "__main__":
