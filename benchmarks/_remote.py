@@ -57,11 +57,11 @@ def redis_population(path: Path) -> None:
     import redis
 
     from nullptr_auth.models import Session, User
-    from nullptr_auth.stores.redis import _record
+    from nullptr_auth.stores.redis import _LAYOUT, _record
 
     client = redis.Redis.from_url(REDIS)
     marker = f"{REDIS_PREFIX}bench-population"
-    layout = f"{path.name} with record"  # the layout's name: an older one is copied again
+    layout = f"{path.name}, record {_LAYOUT.decode()}"  # an older layout is copied again
     if client.get(marker) == layout.encode():
         return
     for key in client.scan_iter(f"{REDIS_PREFIX}*", count=10_000):

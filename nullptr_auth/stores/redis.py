@@ -27,9 +27,13 @@ A session's ``record`` field holds every other field packed in one value (:func:
 and it is all a read fetches: redis-py parses each element of an answer in Python, and
 one element in place of ten took a read from 314,317 instructions to 147,642
 (docs/performance.md, stop 24). The separate fields stay: the scripts read some, and a
-process of an earlier release reads them all, so releases can run side by side. A
-session that such a process wrote has no ``record``; it is read from its fields, in a
-second round trip, until it ends.
+process of an earlier release reads them all, so two releases can share one Redis
+during an upgrade. A session that such a process wrote has no ``record``, and one in a
+layout this release does not know is read as if it had none: from its fields, in a
+second round trip. One limit: an earlier release's activity writes reach the fields,
+not the record, so a session used only by such processes for longer than the idle
+timeout could be taken for idle here; an upgrade shorter than the idle timeout never
+meets it.
 
 A session's key expires when the session ends (its earlier deadline), counted from the
 moment the session was created or last touched, so Redis forgets ended sessions by
@@ -74,6 +78,16 @@ DEFAULT_PREFIX = "nullptr_auth:"
 PURGE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+# A session's record (_record): its layout's tag, then four times at fixed places.
+_LAYOUT = b"1"
+_TIME_WIDTH = 19  # the digits of any datetime's microseconds since 1970, with a sign
+_NO_TIME = b" " * _TIME_WIDTH
+_CREATED, _SEEN, _EXPIRES, _IDLE = (
+    slice(len(_LAYOUT) + n * _TIME_WIDTH, len(_LAYOUT) + (n + 1) * _TIME_WIDTH) for n in range(4)
+)
+_LENGTHS = struct.Struct("<5I")
+_LENGTHS_AT = _IDLE.stop
+_HASH_AT = _LENGTHS_AT + _LENGTHS.size
 
 _PRELUDE = """
 local prefix = ARGV[1]
@@ -160,15 +174,19 @@ redis.call('HSET', prefix .. 'owners', id, user_id)
 redis.call('ZADD', prefix .. 'deadlines', ARGV[14], id)
 return {1, ended_ids}
 """
-_TOUCH_SESSION = """
+_TOUCH_SESSION = f"""
 local key, seen, idle = session_key(ARGV[2]), ARGV[3], ARGV[4]
 local found = redis.call('HMGET', key, 'expires_at', 'record')
 local expires, record = found[1], found[2]
 if not expires then return 0 end
 redis.call('HSET', key, 'last_seen_at', seen, 'idle_expires_at', idle)
-if record then  -- the two times in their places (_record: 19 bytes each), ARGV[5] and [6]
-  redis.call('HSET', key, 'record', string.sub(record, 1, 19) .. ARGV[5]
-             .. string.sub(record, 39, 57) .. ARGV[6] .. string.sub(record, 77))
+if record and string.sub(record, 1, {len(_LAYOUT)}) == '{_LAYOUT.decode()}' then
+  -- the two times written in their places (_record; Lua counts from 1)
+  redis.call('HSET', key, 'record', string.sub(record, 1, {_SEEN.start}) .. ARGV[5]
+             .. string.sub(record, {_SEEN.stop + 1}, {_IDLE.start}) .. ARGV[6]
+             .. string.sub(record, {_IDLE.stop + 1}))
+elseif record then  -- a later release's layout: gone, so that it is not read stale
+  redis.call('HDEL', key, 'record')
 end
 local ends = expires
 if ends == '' or (idle ~= '' and tonumber(idle) < tonumber(ends)) then ends = idle end
@@ -428,7 +446,7 @@ class RedisStore:
         try:
             client = self._reading_client()
             record = cast("bytes | None", client.hget(key, b"record"))
-            if record is not None:
+            if record is not None and record[: len(_LAYOUT)] == _LAYOUT:
                 return _from_record(session_id, record)
             values = cast("list[bytes | None]", client.hmget(key, _SESSION_FIELDS))
         except self._errors as exc:
@@ -643,26 +661,20 @@ def _optional_datetime(micros: bytes) -> datetime | None:
     return _datetime(micros) if micros else None
 
 
-_TIME_WIDTH = 19  # the digits of any datetime's microseconds since 1970, with a sign
-_NO_TIME = b" " * _TIME_WIDTH
-_LENGTHS = struct.Struct("<5I")
-_CREATED, _SEEN, _EXPIRES, _IDLE = (slice(n * _TIME_WIDTH, (n + 1) * _TIME_WIDTH) for n in range(4))
-_LENGTHS_AT = 4 * _TIME_WIDTH
-_HASH_AT = _LENGTHS_AT + _LENGTHS.size
-
-
 def _time_text(moment: datetime | None) -> bytes:
     return _NO_TIME if moment is None else b"%019d" % _micros(moment)
 
 
 def _record(user: User, session: Session) -> bytes:
-    """The session and its user packed in one value: the four times at fixed places
+    """The session and its user packed in one value: the layout's tag (a reader that
+    does not know it reads the fields instead); the four times at fixed places
     (``_TIME_WIDTH`` digits each, spaces for none) so that the touch script can write
-    two of them in place, the lengths of the token hash and of the first four texts,
+    two of them in place; the lengths of the token hash and of the first four texts;
     then the hash and the texts (UTF-8, as redis-py writes a text)."""
     texts = (user.id, user.username, session.user_agent, session.ip)
     return b"".join(
         (
+            _LAYOUT,
             _time_text(session.created_at),
             _time_text(session.last_seen_at),
             _time_text(session.expires_at),

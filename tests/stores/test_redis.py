@@ -274,3 +274,22 @@ def test_a_session_an_earlier_release_wrote_is_read_from_its_fields(
         session._replace(last_seen_at=later, idle_expires_at=None)
     ]
     assert not raw.hexists(f"{prefix}session:s1", "record")
+
+
+def test_a_record_in_a_layout_this_release_does_not_know_is_left_unread(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """A later release may pack a session otherwise: this one reads the fields, and its
+    touch takes that record away rather than leave it stale for the later release."""
+    store, raw, prefix = store_and_raw
+    user, session = _alice_session(store)
+    key = f"{prefix}session:s1"
+    raw.hset(key, "record", b"2" + bytes(200))
+    assert store.find_session("s1") == (user, session)
+    later = T0 + timedelta(hours=2)
+    store.touch_session("s1", later, None)
+    assert not raw.hexists(key, "record")
+    assert store.find_session("s1") == (
+        user,
+        session._replace(last_seen_at=later, idle_expires_at=None),
+    )
