@@ -12,8 +12,7 @@ Every key starts with a prefix (``nullptr_auth:`` unless ``key_prefix=`` or the 
     <prefix>user:<username>           hash   id, username, password_hash, created_at, disabled
     <prefix>user-id:<user id>         string the username, to find a user by id
     <prefix>users                     zset   every username, in order
-    <prefix>session:<session id>      hash   the session and its username, and all of it
-                                             packed in one field, record; expires with it
+    <prefix>session:<session id>      hash   the session and its username; expires with it
     <prefix>user-sessions:<user id>   set    the ids of a user's sessions
     <prefix>owners                    hash   session id -> user id, for every session
     <prefix>deadlines                 zset   session id, scored by when it ends
@@ -22,18 +21,6 @@ Every key starts with a prefix (``nullptr_auth:`` unless ``key_prefix=`` or the 
     <prefix>secret-key                string the generated signing key
 
 Times are integer microseconds since the epoch, so they round-trip exactly.
-
-A session's ``record`` field holds every other field packed in one value (:func:`_record`),
-and it is all a read fetches: redis-py parses each element of an answer in Python, and
-one element in place of ten took a read from 314,317 instructions to 147,642
-(docs/performance.md, stop 24). The separate fields stay: the scripts read some, and a
-process of an earlier release reads them all, so two releases can share one Redis
-during an upgrade. A session that such a process wrote has no ``record``, and one in a
-layout this release does not know is read as if it had none: from its fields, in a
-second round trip. One limit: an earlier release's activity writes reach the fields,
-not the record, so a session used only by such processes for longer than the idle
-timeout could be taken for idle here; an upgrade shorter than the idle timeout never
-meets it.
 
 A session's key expires when the session ends (its earlier deadline), counted from the
 moment the session was created or last touched, so Redis forgets ended sessions by
@@ -57,7 +44,6 @@ but configured ``secret_keys`` are the better choice with Redis.
 from __future__ import annotations
 
 import contextlib
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -78,16 +64,6 @@ DEFAULT_PREFIX = "nullptr_auth:"
 PURGE_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-# A session's record (_record): its layout's tag, then four times at fixed places.
-_LAYOUT = b"1"
-_TIME_WIDTH = 19  # the digits of any datetime's microseconds since 1970, with a sign
-_NO_TIME = b" " * _TIME_WIDTH
-_CREATED, _SEEN, _EXPIRES, _IDLE = (
-    slice(len(_LAYOUT) + n * _TIME_WIDTH, len(_LAYOUT) + (n + 1) * _TIME_WIDTH) for n in range(4)
-)
-_LENGTHS = struct.Struct("<5I")
-_LENGTHS_AT = _IDLE.stop
-_HASH_AT = _LENGTHS_AT + _LENGTHS.size
 
 _PRELUDE = """
 local prefix = ARGV[1]
@@ -167,27 +143,18 @@ end
 redis.call('HSET', session_key(id), 'user_id', user_id, 'username', ARGV[4],
            'token_hash', ARGV[5], 'created_at', ARGV[6], 'last_seen_at', ARGV[7],
            'expires_at', ARGV[8], 'idle_expires_at', ARGV[9], 'user_agent', ARGV[10],
-           'ip', ARGV[11], 'device', ARGV[12], 'record', ARGV[18])
+           'ip', ARGV[11], 'device', ARGV[12])
 if ARGV[13] ~= '' then redis.call('PEXPIRE', session_key(id), ARGV[13]) end
 redis.call('SADD', prefix .. 'user-sessions:' .. user_id, id)
 redis.call('HSET', prefix .. 'owners', id, user_id)
 redis.call('ZADD', prefix .. 'deadlines', ARGV[14], id)
 return {1, ended_ids}
 """
-_TOUCH_SESSION = f"""
+_TOUCH_SESSION = """
 local key, seen, idle = session_key(ARGV[2]), ARGV[3], ARGV[4]
-local found = redis.call('HMGET', key, 'expires_at', 'record')
-local expires, record = found[1], found[2]
+local expires = redis.call('HGET', key, 'expires_at')
 if not expires then return 0 end
 redis.call('HSET', key, 'last_seen_at', seen, 'idle_expires_at', idle)
-if record and string.sub(record, 1, {len(_LAYOUT)}) == '{_LAYOUT.decode()}' then
-  -- the two times written in their places (_record; Lua counts from 1)
-  redis.call('HSET', key, 'record', string.sub(record, 1, {_SEEN.start}) .. ARGV[5]
-             .. string.sub(record, {_SEEN.stop + 1}, {_IDLE.start}) .. ARGV[6]
-             .. string.sub(record, {_IDLE.stop + 1}))
-elseif record then  -- a later release's layout: gone, so that it is not read stale
-  redis.call('HDEL', key, 'record')
-end
 local ends = expires
 if ends == '' or (idle ~= '' and tonumber(idle) < tonumber(ends)) then ends = idle end
 if ends == '' then
@@ -417,7 +384,6 @@ class RedisStore:
             limit,
             int(evict),
             verified_hash,
-            _record(user, session),
         )
         if added == -1:
             raise CredentialsChanged()
@@ -440,15 +406,13 @@ class RedisStore:
         return None if found is MISS else found  # type: ignore[return-value]
 
     def _read_session(self, session_id: str) -> tuple[User, Session] | None:
-        """One ``HGET`` of the session's ``record``; the fields of a session an earlier
-        release wrote, which has none (see the module's docstring)."""
-        key = self._key("session:", session_id)
+        """One ``HMGET`` of the fields a session needs: the answer is half the size of
+        ``HGETALL``'s (values, not names and values), and redis-py parses it in Python."""
         try:
-            client = self._reading_client()
-            record = cast("bytes | None", client.hget(key, b"record"))
-            if record is not None and record[: len(_LAYOUT)] == _LAYOUT:
-                return _from_record(session_id, record)
-            values = cast("list[bytes | None]", client.hmget(key, _SESSION_FIELDS))
+            values = cast(
+                "list[bytes | None]",
+                self._reading_client().hmget(self._key("session:", session_id), _SESSION_FIELDS),
+            )
         except self._errors as exc:
             raise StoreUnavailable() from exc
         if values[0] is None:  # no such hash: every field is missing, user_id first
@@ -497,8 +461,6 @@ class RedisStore:
             session_id,
             _micros(last_seen_at),
             _optional_micros(idle_expires_at),
-            _time_text(last_seen_at),
-            _time_text(idle_expires_at),
         )
         self._tracking.changed([session_id])
 
@@ -659,58 +621,6 @@ def _datetime(micros: bytes) -> datetime:
 
 def _optional_datetime(micros: bytes) -> datetime | None:
     return _datetime(micros) if micros else None
-
-
-def _time_text(moment: datetime | None) -> bytes:
-    return _NO_TIME if moment is None else b"%019d" % _micros(moment)
-
-
-def _record(user: User, session: Session) -> bytes:
-    """The session and its user packed in one value: the layout's tag (a reader that
-    does not know it reads the fields instead); the four times at fixed places
-    (``_TIME_WIDTH`` digits each, spaces for none) so that the touch script can write
-    two of them in place; the lengths of the token hash and of the first four texts;
-    then the hash and the texts (UTF-8, as redis-py writes a text)."""
-    texts = (user.id, user.username, session.user_agent, session.ip)
-    return b"".join(
-        (
-            _LAYOUT,
-            _time_text(session.created_at),
-            _time_text(session.last_seen_at),
-            _time_text(session.expires_at),
-            _time_text(session.idle_expires_at),
-            _LENGTHS.pack(len(session.token_hash), *map(len, texts)),
-            session.token_hash,
-            "".join((*texts, session.device)).encode(),
-        )
-    )
-
-
-def _from_record(session_id: str, record: bytes) -> tuple[User, Session]:
-    """What :func:`_record` packed; the texts are cut by their lengths in characters."""
-    hash_length, id_end, name_length, agent_length, ip_length = _LENGTHS.unpack_from(
-        record, _LENGTHS_AT
-    )
-    texts_at = _HASH_AT + hash_length
-    texts = record[texts_at:].decode()
-    name_end = id_end + name_length
-    agent_end = name_end + agent_length
-    ip_end = agent_end + ip_length
-    user_id = texts[:id_end]
-    expires, idle = record[_EXPIRES], record[_IDLE]
-    session = Session(
-        session_id,
-        user_id,
-        _datetime(record[_CREATED]),
-        _datetime(record[_SEEN]),
-        None if expires == _NO_TIME else _datetime(expires),
-        None if idle == _NO_TIME else _datetime(idle),
-        texts[name_end:agent_end],
-        texts[agent_end:ip_end],
-        texts[ip_end:],
-        record[_HASH_AT:texts_at],
-    )
-    return User(user_id, texts[id_end:name_end]), session
 
 
 def _milliseconds(duration: timedelta) -> int:

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from nullptr_auth.errors import StoreUnavailable
-from nullptr_auth.models import Session, User
+from nullptr_auth.models import Session
 from nullptr_auth.stores import open_store
 from nullptr_auth.stores._cache import DEFAULT_MEGABYTES
 from nullptr_auth.stores.base import Reservation
@@ -231,65 +231,20 @@ def test_a_read_gives_back_the_times_and_texts_written(
     assert found[1].token_hash == session.token_hash
 
 
-def _alice_session(store: RedisStore) -> tuple[User, Session]:
+def test_a_touch_writes_both_times_and_leaves_the_rest(
+    store_and_raw: tuple[RedisStore, redis.Redis, str],
+) -> None:
+    """The touch script writes the two times, an idle deadline of none included, and
+    every other field reads back as it was written."""
+    store, _, _ = store_and_raw
     alice = make_user()
     store.add_user(alice)
     session = make_session(alice, "s1")._replace(user_agent="agent/\u00e9", device="d\x00v")
     store.add_session(alice.user, session)
-    return alice.user, session
-
-
-def test_a_touch_writes_both_times_into_the_record_and_leaves_the_rest(
-    store_and_raw: tuple[RedisStore, redis.Redis, str],
-) -> None:
-    """A read fetches the packed ``record`` alone: the touch script writes the two
-    times in their places in it, an idle deadline of none included."""
-    store, _, _ = store_and_raw
-    user, session = _alice_session(store)
     later = T0 + timedelta(hours=2, microseconds=7)
     for idle in (later + timedelta(days=14), None):
         store.touch_session("s1", later, idle)
         assert store.find_session("s1") == (
-            user,
+            alice.user,
             session._replace(last_seen_at=later, idle_expires_at=idle),
         )
-
-
-def test_a_session_an_earlier_release_wrote_is_read_from_its_fields(
-    store_and_raw: tuple[RedisStore, redis.Redis, str],
-) -> None:
-    """Sessions written before the ``record`` field have only the separate fields;
-    they must go on authenticating, and take a touch, until they end."""
-    store, raw, prefix = store_and_raw
-    user, session = _alice_session(store)
-    assert raw.hdel(f"{prefix}session:s1", "record") == 1
-    assert store.find_session("s1") == (user, session)
-    later = T0 + timedelta(hours=2)
-    store.touch_session("s1", later, None)
-    assert store.find_session("s1") == (
-        user,
-        session._replace(last_seen_at=later, idle_expires_at=None),
-    )
-    assert store.list_sessions(user.id) == [
-        session._replace(last_seen_at=later, idle_expires_at=None)
-    ]
-    assert not raw.hexists(f"{prefix}session:s1", "record")
-
-
-def test_a_record_in_a_layout_this_release_does_not_know_is_left_unread(
-    store_and_raw: tuple[RedisStore, redis.Redis, str],
-) -> None:
-    """A later release may pack a session otherwise: this one reads the fields, and its
-    touch takes that record away rather than leave it stale for the later release."""
-    store, raw, prefix = store_and_raw
-    user, session = _alice_session(store)
-    key = f"{prefix}session:s1"
-    raw.hset(key, "record", b"2" + bytes(200))
-    assert store.find_session("s1") == (user, session)
-    later = T0 + timedelta(hours=2)
-    store.touch_session("s1", later, None)
-    assert not raw.hexists(key, "record")
-    assert store.find_session("s1") == (
-        user,
-        session._replace(last_seen_at=later, idle_expires_at=None),
-    )
