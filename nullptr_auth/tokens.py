@@ -142,7 +142,7 @@ class TokenSigner:
 
     def _remember(self, token: str, verified: tuple[str, bytes]) -> None:
         self._verified[token] = verified
-        if len(self._verified) > VERIFIED_TOKENS:  # on every miss of a busy site's
+        if len(self._verified) > VERIFIED_TOKENS:  # every miss, once a busy site filled it
             try:  # noqa: SIM105 - suppress() costs 0.6 µs, stores/_cache.py
                 self._verified.popitem(last=False)
             except KeyError:  # another thread evicted it first
